@@ -1,0 +1,193 @@
+"""Straightforward textbook NumPy layers, the second baseline of bench_ops.py.
+
+Each op is written the way a course assignment usually writes it: one NumPy expression per
+formula, a fresh temporary for every intermediate, no in-place work and no reuse beyond what the
+cache obviously holds. They follow handgrad's op contract (``forward -> (out, cache)``,
+``backward(dout, cache) -> grads``) so the benchmark can swap them in; they do no validation.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+
+# affine -------------------------------------------------------------------------------------
+def affine_forward(x, w, b):
+    out = x.reshape(x.shape[0], -1).dot(w) + b
+    return out, (x, w, b)
+
+
+def affine_backward(dout, cache):
+    x, w, b = cache
+    dx = dout.dot(w.T).reshape(x.shape)
+    dw = x.reshape(x.shape[0], -1).T.dot(dout)
+    db = np.sum(dout, axis=0)
+    return dx, dw, db
+
+
+# elementwise --------------------------------------------------------------------------------
+def relu_forward(x):
+    return np.maximum(0, x), x
+
+
+def relu_backward(dout, cache):
+    x = cache
+    return dout * (x > 0)
+
+
+def sigmoid_forward(x):
+    z = np.exp(-np.abs(x))
+    out = np.where(x >= 0, 1 / (1 + z), z / (1 + z))
+    return out, out
+
+
+def sigmoid_backward(dout, cache):
+    out = cache
+    return dout * out * (1 - out)
+
+
+def tanh_forward(x):
+    out = np.tanh(x)
+    return out, out
+
+
+def tanh_backward(dout, cache):
+    out = cache
+    return dout * (1 - out ** 2)
+
+
+# batchnorm ----------------------------------------------------------------------------------
+def batchnorm_forward(x, gamma, beta, bn_param):
+    eps = bn_param.get("eps", 1e-5)
+    momentum = bn_param.get("momentum", 0.9)
+    d = x.shape[1]
+    running_mean = bn_param.get("running_mean", np.zeros(d, dtype=x.dtype))
+    running_var = bn_param.get("running_var", np.zeros(d, dtype=x.dtype))
+    mu = np.mean(x, axis=0)
+    xc = x - mu
+    var = np.mean(xc ** 2, axis=0)
+    std = np.sqrt(var + eps)
+    xhat = xc / std
+    out = gamma * xhat + beta
+    bn_param["running_mean"] = momentum * running_mean + (1 - momentum) * mu
+    bn_param["running_var"] = momentum * running_var + (1 - momentum) * var
+    return out, (xhat, gamma, std)
+
+
+def batchnorm_backward(dout, cache):
+    xhat, gamma, std = cache
+    n = dout.shape[0]
+    dbeta = np.sum(dout, axis=0)
+    dgamma = np.sum(dout * xhat, axis=0)
+    dxhat = dout * gamma
+    dx = (1.0 / n) / std * (n * dxhat - np.sum(dxhat, axis=0)
+                            - xhat * np.sum(dxhat * xhat, axis=0))
+    return dx, dgamma, dbeta
+
+
+# losses -------------------------------------------------------------------------------------
+def softmax_ce_forward(scores, y):
+    shifted = scores - np.max(scores, axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    n = scores.shape[0]
+    loss = -np.sum(log_probs[np.arange(n), y]) / n
+    return loss, (log_probs, y)
+
+
+def softmax_ce_backward(dout, cache):
+    log_probs, y = cache
+    n = log_probs.shape[0]
+    dscores = np.exp(log_probs)
+    dscores[np.arange(n), y] -= 1
+    dscores /= n
+    return dscores * dout
+
+
+def huber_forward(pred, target, delta=1.0):
+    r = pred - target
+    abs_r = np.abs(r)
+    quadratic = abs_r <= delta
+    losses = np.where(quadratic, 0.5 * r ** 2, delta * (abs_r - 0.5 * delta))
+    return np.mean(losses), (r, quadratic, delta)
+
+
+def huber_backward(dout, cache):
+    r, quadratic, delta = cache
+    g = np.where(quadratic, r, delta * np.sign(r)) / r.size
+    dpred = g * dout
+    return dpred, -dpred
+
+
+def mse_forward(pred, target):
+    r = pred - target
+    return np.mean(r ** 2), r
+
+
+def mse_backward(dout, cache):
+    r = cache
+    dpred = 2 * r / r.size * dout
+    return dpred, -dpred
+
+
+# rnn (tanh), one step at a time -------------------------------------------------------------
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    next_h = np.tanh(x.dot(Wx) + prev_h.dot(Wh) + b)
+    return next_h, (x, prev_h, Wx, Wh, next_h)
+
+
+def rnn_step_backward(dnext_h, cache):
+    x, prev_h, Wx, Wh, next_h = cache
+    dz = dnext_h * (1 - next_h ** 2)
+    dx = dz.dot(Wx.T)
+    dprev_h = dz.dot(Wh.T)
+    dWx = x.T.dot(dz)
+    dWh = prev_h.T.dot(dz)
+    db = np.sum(dz, axis=0)
+    return dx, dprev_h, dWx, dWh, db
+
+
+def rnn_forward(x, h0, Wx, Wh, b, activation="tanh"):
+    if activation != "tanh":
+        raise ValueError("the textbook rnn is tanh only")
+    n, t_len, _ = x.shape
+    h = np.zeros((n, t_len, h0.shape[1]), dtype=x.dtype)
+    caches = []
+    prev_h = h0
+    for t in range(t_len):
+        prev_h, cache = rnn_step_forward(x[:, t, :], prev_h, Wx, Wh, b)
+        h[:, t, :] = prev_h
+        caches.append(cache)
+    return h, (caches, x.shape)
+
+
+def rnn_backward(dh, cache):
+    caches, x_shape = cache
+    n, t_len, _ = x_shape
+    Wx, Wh = caches[0][2], caches[0][3]
+    dx = np.zeros(x_shape, dtype=dh.dtype)
+    dWx = np.zeros_like(Wx)
+    dWh = np.zeros_like(Wh)
+    db = np.zeros(Wh.shape[0], dtype=dh.dtype)
+    dprev_h = np.zeros((n, Wh.shape[0]), dtype=dh.dtype)
+    for t in reversed(range(t_len)):
+        dx_t, dprev_h, dWx_t, dWh_t, db_t = rnn_step_backward(dh[:, t, :] + dprev_h, caches[t])
+        dx[:, t, :] = dx_t
+        dWx += dWx_t
+        dWh += dWh_t
+        db += db_t
+    return dx, dprev_h, dWx, dWh, db
+
+
+OPS = {
+    "affine": SimpleNamespace(forward=affine_forward, backward=affine_backward),
+    "relu": SimpleNamespace(forward=relu_forward, backward=relu_backward),
+    "sigmoid": SimpleNamespace(forward=sigmoid_forward, backward=sigmoid_backward),
+    "tanh": SimpleNamespace(forward=tanh_forward, backward=tanh_backward),
+    "batchnorm": SimpleNamespace(forward=batchnorm_forward, backward=batchnorm_backward),
+    "softmax_ce": SimpleNamespace(forward=softmax_ce_forward, backward=softmax_ce_backward),
+    "huber": SimpleNamespace(forward=huber_forward, backward=huber_backward),
+    "mse": SimpleNamespace(forward=mse_forward, backward=mse_backward),
+    "rnn": SimpleNamespace(forward=rnn_forward, backward=rnn_backward),
+}

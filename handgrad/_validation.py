@@ -1,0 +1,77 @@
+"""Argument checks shared by every op, so that every error reads the same way.
+
+Each error names the function (``op``), the argument, what was expected and what came:
+``affine.forward: w has shape (3000, 10) but x has 3072 features per example``.
+Shape errors raise ``ValueError``; dtype and type errors raise ``TypeError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_array(op: str, name: str, value: object, *, ndim: int | None = None,
+                min_ndim: int | None = None) -> np.ndarray:
+    """Return ``value`` if it is a float32 or float64 ``ndarray`` of the required rank.
+
+    Raises ``TypeError`` for anything that is not an ``ndarray`` of float32/float64 and
+    ``ValueError`` for a wrong number of dimensions. Never copies.
+    """
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a numpy array of float32 or float64, "
+                        f"got {type(value).__name__}")
+    if value.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{op}: {name} must have dtype float32 or float64, got {value.dtype}")
+    if ndim is not None and value.ndim != ndim:
+        raise ValueError(f"{op}: {name} must be {ndim}-D, got shape {value.shape}")
+    if min_ndim is not None and value.ndim < min_ndim:
+        raise ValueError(f"{op}: {name} must have at least {min_ndim} dimensions, "
+                         f"got shape {value.shape}")
+    return value
+
+
+def same_dtype(op: str, **arrays: np.ndarray) -> np.dtype:
+    """Require every array to share one dtype (no silent float32/float64 mixing); return it."""
+    items = list(arrays.items())
+    first_name, first = items[0]
+    for name, arr in items[1:]:
+        if arr.dtype != first.dtype:
+            raise TypeError(f"{op}: {name} has dtype {arr.dtype} but {first_name} has dtype "
+                            f"{first.dtype}; pass all float inputs in one dtype")
+    return first.dtype
+
+
+def shape_is(op: str, name: str, value: np.ndarray, expected: Sequence[int],
+             why: str = "") -> None:
+    """Require ``value.shape == expected``; ``why`` completes the message (e.g. 'to match x')."""
+    expected = tuple(int(e) for e in expected)
+    if value.shape != expected:
+        suffix = f" {why}" if why else ""
+        raise ValueError(f"{op}: {name} must have shape {expected}{suffix}, got {value.shape}")
+
+
+def labels(op: str, name: str, value: object, n: int, num_classes: int) -> np.ndarray:
+    """Require integer labels of shape (n,) with every value in [0, num_classes)."""
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu":
+        got = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+        raise TypeError(f"{op}: {name} must be an integer numpy array of class indices, got {got}")
+    if value.shape != (n,):
+        raise ValueError(f"{op}: {name} must have shape ({n},), one label per example, "
+                         f"got {value.shape}")
+    if n and (value.min() < 0 or value.max() >= num_classes):
+        bad = value[(value < 0) | (value >= num_classes)][0]
+        raise ValueError(f"{op}: {name} must hold class indices in [0, {num_classes}), "
+                         f"found {int(bad)}")
+    return value
+
+
+def choice(op: str, name: str, value: object, allowed: Sequence[str]) -> str:
+    """Require ``value`` to be one of ``allowed`` strings."""
+    if value not in allowed:
+        raise ValueError(f"{op}: {name} must be one of {', '.join(map(repr, allowed))}, "
+                         f"got {value!r}")
+    return value  # type: ignore[return-value]

@@ -1,0 +1,507 @@
+"""The registry: one entry per differentiable op, the single source of truth for what exists.
+
+An entry says which module implements the op, which of its functions are the forward and the
+backward, how to draw small generic random inputs (no ones, no zeros, distinct values, batch of
+at least 3, non-square shapes so a transposed gradient is caught), and where the op has kinks.
+``handgrad gradcheck``, the contract tests, the benchmarks and the grader all read it.
+
+Inputs keep every coordinate at least ``KINK_MARGIN`` (100 h for the checker's step) from a
+kink, so a centred difference never straddles one: ReLU inputs are drawn away from 0, and the
+ReLU-activated RNN entries redraw until no pre-activation is that close to 0 along any input
+coordinate (distances measured by pushing a tangent through the recurrence). Sizes differ from
+one another (N != D != M) so that a transposed gradient has the wrong shape; only the RNN's Wh
+is square by nature, and there the values catch a transpose.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+# make_inputs(rng, dims, dtype) -> (args, kwargs): the positional arguments of forward (arrays,
+# integer labels, param dicts) and its keyword options, drawn from ``rng`` at sizes ``dims``.
+InputMaker = Callable[[np.random.Generator, Mapping[str, int], np.dtype],
+                      tuple[tuple[Any, ...], dict[str, Any]]]
+
+# kink_distance(args, kwargs) -> {arg index: array of each element's distance to the nearest
+# point where the op is not differentiable in that argument}; absent indices have no kinks.
+KinkDistance = Callable[[tuple[Any, ...], Mapping[str, Any]], dict[int, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    """How to find, feed and check one op."""
+
+    name: str                     # unique op name, e.g. "affine", "rnn_step"
+    module: str                   # dotted module path, e.g. "handgrad.layers.affine"
+    make_inputs: InputMaker
+    dims: Mapping[str, int]       # default sizes, e.g. {"N": 4, "D": 5, "M": 3}
+    arg_names: tuple[str, ...]    # names of forward's positional arguments, in order
+    forward: str = "forward"      # function names inside ``module``
+    backward: str = "backward"
+    kink_distance: KinkDistance | None = None
+    batch_coupled: bool = False   # True when examples interact (batchnorm, mean-reduced losses)
+    description: str = ""
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    def load(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+    def functions(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        """Return ``(forward, backward)`` callables."""
+        module = self.load()
+        return getattr(module, self.forward), getattr(module, self.backward)
+
+    def inputs(self, seed: int = 0, dims: Mapping[str, int] | None = None,
+               dtype: np.dtype | type = np.float64) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Draw this op's inputs with ``np.random.default_rng(seed)``; ``dims`` overrides sizes."""
+        sizes = {**self.dims, **(dims or {})}
+        return self.make_inputs(np.random.default_rng(seed), sizes, np.dtype(dtype))
+
+
+REGISTRY: dict[str, OpSpec] = {}
+
+
+def register(spec: OpSpec) -> OpSpec:
+    if spec.name in REGISTRY:
+        raise ValueError(f"registry: op {spec.name!r} is registered twice")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def get(name: str) -> OpSpec:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise KeyError(f"registry: no op named {name!r}; known ops: {known}") from None
+
+
+
+#: Inputs drawn by the registry keep every coordinate at least this far from a kink (100 h for
+#: the default step h = 1e-5), so a centred difference never straddles one.
+KINK_MARGIN = 1e-3
+
+
+def _normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype,
+            scale: float = 1.0) -> np.ndarray:
+    return (scale * rng.standard_normal(shape)).astype(dtype)
+
+
+def _balanced_signs(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """+1 and -1 in equal numbers (one more +1 when the size is odd), in random places."""
+    size = int(np.prod(shape))
+    signs = np.where(np.arange(size) % 2 == 0, 1.0, -1.0)
+    rng.shuffle(signs)
+    return signs.reshape(shape)
+
+
+def _signed_away_from_zero(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype,
+                           low: float, high: float) -> np.ndarray:
+    """Magnitudes in [low, high] with as many negative as positive entries (in random places)."""
+    return (_balanced_signs(rng, shape) * rng.uniform(low, high, shape)).astype(dtype)
+
+
+def _labels(rng: np.random.Generator, shape: tuple[int, ...], num_classes: int) -> np.ndarray:
+    """Integer labels in [0, num_classes), not all equal when there are two or more."""
+    y = rng.integers(0, num_classes, size=shape, dtype=np.int64)
+    if y.size > 1 and num_classes > 1 and np.all(y == y.flat[0]):
+        y.flat[0] = (y.flat[0] + 1) % num_classes
+    return y
+
+
+def _redraw_until_clear(draw: Callable[[], tuple[tuple[Any, ...], dict[str, Any]]],
+                        kinks: KinkDistance, tries: int = 50
+                        ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Draw inputs until every coordinate is at least KINK_MARGIN from a kink.
+
+    After ``tries`` draws the last one is returned as it is; the checker then reports any
+    mismatch near a kink as a kink, so nothing is silently hidden.
+    """
+    for attempt in range(tries):
+        args, kwargs = draw()
+        if attempt == tries - 1:
+            break
+        distances = kinks(args, kwargs)
+        if all(np.min(d, initial=np.inf) >= KINK_MARGIN for d in distances.values()):
+            break
+    return args, kwargs
+
+
+# ---------------------------------------------------------------------------------------------
+# Entries. Keep one block per op module, in the order of handgrad/layers then handgrad/losses.
+# ---------------------------------------------------------------------------------------------
+
+# --- handgrad.layers.affine ---------------------------------------------------------------
+
+def _affine_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+    n, d1, d2, m = dims["N"], dims["d1"], dims["d2"], dims["M"]
+    x = _normal(rng, (n, d1, d2), dtype)
+    w = _normal(rng, (d1 * d2, m), dtype, scale=0.5)
+    b = _normal(rng, (m,), dtype)
+    return (x, w, b), {}
+
+
+register(OpSpec(
+    name="affine", module="handgrad.layers.affine", make_inputs=_affine_inputs,
+    dims={"N": 3, "d1": 4, "d2": 2, "M": 5}, arg_names=("x", "w", "b"),
+    description="x (N, d1, d2) flattened to (N, d1*d2) @ w + b", tags=("layer",)))
+
+
+# --- handgrad.layers.batchnorm ------------------------------------------------------------
+
+def _batchnorm_inputs(mode: str) -> InputMaker:
+    def make(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+        n, d = dims["N"], dims["D"]
+        # Features with their own offset and spread, so neither mean 0 nor variance 1 holds.
+        x = (rng.normal(0.0, 2.0, d) + rng.uniform(0.5, 3.0, d) * rng.standard_normal((n, d)))
+        gamma = rng.uniform(0.5, 2.0, d) * np.where(np.arange(d) % 3 == 2, -1.0, 1.0)
+        beta = rng.standard_normal(d)
+        bn_param = {"mode": mode, "eps": 1e-5, "momentum": 0.9,
+                    "running_mean": rng.normal(0.0, 1.0, d).astype(dtype),
+                    "running_var": rng.uniform(0.5, 2.0, d).astype(dtype)}
+        return (x.astype(dtype), gamma.astype(dtype), beta.astype(dtype), bn_param), {}
+    return make
+
+
+register(OpSpec(
+    name="batchnorm", module="handgrad.layers.batchnorm", make_inputs=_batchnorm_inputs("train"),
+    dims={"N": 4, "D": 5}, arg_names=("x", "gamma", "beta", "bn_param"), batch_coupled=True,
+    description="batch normalization, train mode (batch statistics)", tags=("layer",)))
+register(OpSpec(
+    name="batchnorm_test", module="handgrad.layers.batchnorm",
+    make_inputs=_batchnorm_inputs("test"), dims={"N": 4, "D": 5},
+    arg_names=("x", "gamma", "beta", "bn_param"),
+    description="batch normalization, test mode (running statistics)", tags=("layer",)))
+
+
+# --- handgrad.layers.embedding ------------------------------------------------------------
+
+def _embedding_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+    n, t, v, d = dims["N"], dims["T"], dims["V"], dims["D"]
+    idx = rng.integers(0, v, size=(n, t), dtype=np.int64)
+    idx.flat[-1] = idx.flat[0]  # at least one row looked up twice: its gradients must add up
+    return (idx, _normal(rng, (v, d), dtype)), {}
+
+
+register(OpSpec(
+    name="embedding", module="handgrad.layers.embedding", make_inputs=_embedding_inputs,
+    dims={"N": 3, "T": 4, "V": 7, "D": 5}, arg_names=("idx", "W"),
+    description="row lookup W[idx]; repeated indices accumulate", tags=("layer",)))
+
+
+# --- handgrad.layers.relu -----------------------------------------------------------------
+
+def _relu_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+    return (_signed_away_from_zero(rng, (dims["N"], dims["D"]), dtype, 0.05, 2.0),), {}
+
+
+def _relu_kinks(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[int, np.ndarray]:
+    return {0: np.abs(np.asarray(args[0], dtype=np.float64))}
+
+
+register(OpSpec(
+    name="relu", module="handgrad.layers.relu", make_inputs=_relu_inputs,
+    dims={"N": 4, "D": 5}, arg_names=("x",), kink_distance=_relu_kinks,
+    description="max(0, x); kink at x = 0", tags=("layer", "kinked")))
+
+
+# --- handgrad.layers.rnn ------------------------------------------------------------------
+
+def _rnn_tangent_kinks(x: np.ndarray, h0: np.ndarray, wx: np.ndarray, wh: np.ndarray,
+                       b: np.ndarray) -> list[np.ndarray]:
+    """Distances to the nearest ReLU kink of a relu RNN over x (N, T, D), per argument.
+
+    Along one coordinate theta, every pre-activation a moves at the rate da/dtheta (found by
+    propagating a one-hot tangent through the recurrence), so it reaches 0 after
+    |a| / |da/dtheta|; the distance is the smallest such step over all pre-activations.
+    """
+    n, t_len, d = x.shape
+    hdim = wx.shape[1]
+    pre = np.empty((t_len, n, hdim))
+    prev = np.empty((t_len, n, hdim))
+    h = h0
+    for t in range(t_len):
+        prev[t] = h
+        pre[t] = x[:, t] @ wx + h @ wh + b
+        h = np.maximum(pre[t], 0.0)
+    active = pre > 0
+    abs_pre = np.abs(pre)
+
+    def distance(seed_rate: Callable[[int, np.ndarray], np.ndarray],
+                 seed_h: np.ndarray | None, p: int) -> np.ndarray:
+        best = np.full(p, np.inf)
+        dh = seed_h if seed_h is not None else np.zeros((p, n, hdim))
+        for t in range(t_len):
+            da = dh @ wh + seed_rate(t, dh)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                steps = np.where(da != 0, abs_pre[t] / np.abs(da), np.inf)
+            best = np.minimum(best, steps.reshape(p, -1).min(axis=1))
+            dh = da * active[t]
+        return best
+
+    eye = np.eye
+    zero = np.zeros((1, n, hdim))
+    out = []
+    p = x.size  # x[m, s, e]: a direct push of wx[e] into example m at step s
+    seeds = eye(p).reshape(p, n, t_len, d)
+    out.append(distance(lambda t, _: seeds[:, :, t] @ wx, None, p).reshape(x.shape))
+    p = h0.size
+    out.append(distance(lambda t, _: zero, eye(p).reshape(p, n, hdim), p).reshape(h0.shape))
+    p = wx.size
+    seeds_wx = eye(p).reshape(p, d, hdim)
+    out.append(distance(lambda t, _: x[:, t] @ seeds_wx, None, p).reshape(wx.shape))
+    p = wh.size
+    seeds_wh = eye(p).reshape(p, hdim, hdim)
+    out.append(distance(lambda t, _: prev[t] @ seeds_wh, None, p).reshape(wh.shape))
+    p = b.size
+    seeds_b = eye(p).reshape(p, 1, hdim)
+    out.append(distance(lambda t, _: seeds_b, None, p).reshape(b.shape))
+    return out
+
+
+def _rnn_bound_kinks(x: np.ndarray, h0: np.ndarray, wx: np.ndarray, wh: np.ndarray,
+                     b: np.ndarray) -> list[np.ndarray]:
+    """A cheap lower bound of the kink distances, for inputs too large for the tangents.
+
+    A unit change of a coordinate moves the pre-activations of its first step by at most c
+    (its largest direct coefficient) and every later step by at most rho times the previous
+    one (rho = largest column sum of |Wh|), so by at most c * G, G = 1 + rho + ... + rho**(T-1).
+    """
+    n, t_len, _ = x.shape
+    pre, prev, h = [], [], h0
+    for t in range(t_len):
+        prev.append(h)
+        pre.append(x[:, t] @ wx + h @ wh + b)
+        h = np.maximum(pre[-1], 0.0)
+    abs_pre = np.abs(np.stack(pre, axis=1))                           # (N, T, H)
+    prev_h = np.abs(np.stack(prev, axis=1))                           # (N, T, H)
+    rho = float(np.abs(wh).sum(axis=0).max())
+    gain = float(sum(rho ** r for r in range(t_len)))
+    from_step = np.minimum.accumulate(abs_pre.min(axis=2)[:, ::-1], axis=1)[:, ::-1]  # (N, T)
+    overall = float(abs_pre.min())
+    with np.errstate(divide="ignore"):
+        dx = from_step[:, :, None] / (np.abs(wx).max(axis=1) * gain)[None, None, :]
+        dh0 = from_step[:, :1] / (np.abs(wh).max(axis=1) * gain)[None, :]
+        dwx = overall / (np.abs(x).max(axis=(0, 1)) * gain)[:, None] * np.ones(wx.shape)
+        dwh = overall / (prev_h.max(axis=(0, 1)) * gain)[:, None] * np.ones(wh.shape)
+        db = np.full(b.shape, overall / gain)
+    return [dx, dh0, dwx, dwh, db]
+
+
+def _rnn_relu_kinks(x: np.ndarray, h0: np.ndarray, wx: np.ndarray, wh: np.ndarray,
+                    b: np.ndarray) -> list[np.ndarray]:
+    n, t_len, _ = x.shape
+    hdim = wx.shape[1]
+    coords = x.size + h0.size + wx.size + wh.size + b.size
+    if coords * t_len * n * hdim <= 2e7 and x.size <= 2000:
+        return _rnn_tangent_kinks(x, h0, wx, wh, b)
+    return _rnn_bound_kinks(x, h0, wx, wh, b)
+
+
+def _rnn_kinks(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[int, np.ndarray]:
+    """Kinks of rnn.forward: none for tanh; for relu, where a pre-activation crosses 0."""
+    if kwargs.get("activation", "tanh") != "relu":
+        return {}
+    x, h0, wx, wh, b = (np.asarray(a, dtype=np.float64) for a in args[:5])
+    return dict(enumerate(_rnn_relu_kinks(x, h0, wx, wh, b)))
+
+
+def _rnn_step_kinks(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[int, np.ndarray]:
+    """Kinks of rnn.step_forward: one step of the recurrence (T = 1)."""
+    if kwargs.get("activation", "tanh") != "relu":
+        return {}
+    x, prev_h, wx, wh, b = (np.asarray(a, dtype=np.float64) for a in args[:5])
+    found = _rnn_relu_kinks(x[:, None, :], prev_h, wx, wh, b)
+    found[0] = found[0][:, 0, :]
+    return dict(enumerate(found))
+
+
+def _redraw_tries(pre_activations: int) -> int:
+    """Redraws are worth it for small layers only: among thousands of pre-activations some
+    always lie near 0, and the checker then reports those entries as kinks."""
+    return 50 if pre_activations <= 2000 else 1
+
+
+def _rnn_weights(rng: np.random.Generator, d: int, hdim: int, dtype: np.dtype,
+                 recurrent_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    wx = _normal(rng, (d, hdim), dtype, scale=1.0 / np.sqrt(d))
+    wh = _normal(rng, (hdim, hdim), dtype, scale=recurrent_scale / np.sqrt(hdim))
+    b = _normal(rng, (hdim,), dtype, scale=0.3)
+    return wx, wh, b
+
+
+def _rnn_step_inputs(activation: str) -> InputMaker:
+    def draw_once(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+        n, d, hdim = dims["N"], dims["D"], dims["H"]
+        x = _normal(rng, (n, d), dtype)
+        prev_h = np.tanh(rng.normal(0.0, 1.5, (n, hdim))).astype(dtype)
+        wx, wh, b = _rnn_weights(rng, d, hdim, dtype, 1.0 if activation == "tanh" else 0.5)
+        kwargs = {} if activation == "tanh" else {"activation": activation}
+        return (x, prev_h, wx, wh, b), kwargs
+
+    def make(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+        if activation == "tanh":
+            return draw_once(rng, dims, dtype)
+        return _redraw_until_clear(lambda: draw_once(rng, dims, dtype), _rnn_step_kinks,
+                                   _redraw_tries(dims["N"] * dims["H"]))
+    return make
+
+
+def _rnn_inputs(activation: str) -> InputMaker:
+    def draw_once(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+        n, t, d, hdim = dims["N"], dims["T"], dims["D"], dims["H"]
+        x = _normal(rng, (n, t, d), dtype)
+        h0 = np.tanh(rng.normal(0.0, 1.5, (n, hdim))).astype(dtype)
+        wx, wh, b = _rnn_weights(rng, d, hdim, dtype, 1.0 if activation == "tanh" else 0.5)
+        kwargs = {} if activation == "tanh" else {"activation": activation}
+        return (x, h0, wx, wh, b), kwargs
+
+    def make(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+        if activation == "tanh":
+            return draw_once(rng, dims, dtype)
+        return _redraw_until_clear(lambda: draw_once(rng, dims, dtype), _rnn_kinks,
+                                   _redraw_tries(dims["N"] * dims["T"] * dims["H"]))
+    return make
+
+
+_RNN_STEP_ARGS = ("x", "prev_h", "Wx", "Wh", "b")
+_RNN_ARGS = ("x", "h0", "Wx", "Wh", "b")
+register(OpSpec(
+    name="rnn", module="handgrad.layers.rnn", make_inputs=_rnn_inputs("tanh"),
+    dims={"N": 3, "T": 4, "D": 5, "H": 6}, arg_names=_RNN_ARGS, kink_distance=_rnn_kinks,
+    description="vanilla tanh RNN over (N, T, D), backpropagation through time",
+    tags=("layer", "sequence")))
+register(OpSpec(
+    name="rnn_relu", module="handgrad.layers.rnn", make_inputs=_rnn_inputs("relu"),
+    dims={"N": 3, "T": 4, "D": 5, "H": 6}, arg_names=_RNN_ARGS, kink_distance=_rnn_kinks,
+    description="vanilla RNN with activation='relu'; kinks at pre-activation 0",
+    tags=("layer", "sequence", "kinked")))
+register(OpSpec(
+    name="rnn_step", module="handgrad.layers.rnn", make_inputs=_rnn_step_inputs("tanh"),
+    dims={"N": 3, "D": 5, "H": 6}, arg_names=_RNN_STEP_ARGS, forward="step_forward",
+    backward="step_backward", kink_distance=_rnn_step_kinks,
+    description="one tanh RNN step", tags=("layer", "sequence")))
+register(OpSpec(
+    name="rnn_step_relu", module="handgrad.layers.rnn", make_inputs=_rnn_step_inputs("relu"),
+    dims={"N": 3, "D": 5, "H": 6}, arg_names=_RNN_STEP_ARGS, forward="step_forward",
+    backward="step_backward", kink_distance=_rnn_step_kinks,
+    description="one RNN step with activation='relu'; kinks at pre-activation 0",
+    tags=("layer", "sequence", "kinked")))
+
+
+# --- handgrad.layers.sigmoid --------------------------------------------------------------
+
+def _sigmoid_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+    return (_normal(rng, (dims["N"], dims["D"]), dtype, scale=2.0),), {}
+
+
+register(OpSpec(
+    name="sigmoid", module="handgrad.layers.sigmoid", make_inputs=_sigmoid_inputs,
+    dims={"N": 4, "D": 5}, arg_names=("x",), description="1 / (1 + exp(-x))",
+    tags=("layer",)))
+
+
+# --- handgrad.layers.tanh -----------------------------------------------------------------
+
+def _tanh_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+    return (_normal(rng, (dims["N"], dims["D"]), dtype, scale=1.5),), {}
+
+
+register(OpSpec(
+    name="tanh", module="handgrad.layers.tanh", make_inputs=_tanh_inputs,
+    dims={"N": 4, "D": 5}, arg_names=("x",), description="tanh(x)", tags=("layer",)))
+
+
+# --- handgrad.layers.temporal_affine ------------------------------------------------------
+
+def _temporal_affine_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+    n, t, d, m = dims["N"], dims["T"], dims["D"], dims["M"]
+    x = _normal(rng, (n, t, d), dtype)
+    w = _normal(rng, (d, m), dtype, scale=0.5)
+    b = _normal(rng, (m,), dtype)
+    return (x, w, b), {}
+
+
+register(OpSpec(
+    name="temporal_affine", module="handgrad.layers.temporal_affine",
+    make_inputs=_temporal_affine_inputs, dims={"N": 3, "T": 4, "D": 5, "M": 6},
+    arg_names=("x", "w", "b"), description="x[n, t] @ w + b at every time step",
+    tags=("layer", "sequence")))
+
+
+# --- handgrad.losses.huber ----------------------------------------------------------------
+
+HUBER_DELTA = 1.3  # not the default 1.0, so a delta hard-coded in backward is caught
+
+
+def _huber_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+    n, d = dims["N"], dims["D"]
+    target = rng.standard_normal((n, d))
+    # Residuals from both regimes, well away from |r| = delta where the two pieces meet.
+    small = rng.uniform(0.1, 0.8, (n, d)) * HUBER_DELTA
+    large = rng.uniform(1.25, 3.0, (n, d)) * HUBER_DELTA
+    quadratic = _balanced_signs(rng, (n, d)) > 0
+    residual = _balanced_signs(rng, (n, d)) * np.where(quadratic, small, large)
+    return ((target + residual).astype(dtype), target.astype(dtype)), {"delta": HUBER_DELTA}
+
+
+register(OpSpec(
+    name="huber", module="handgrad.losses.huber", make_inputs=_huber_inputs,
+    dims={"N": 4, "D": 3}, arg_names=("pred", "target"), batch_coupled=True,
+    description=f"Huber loss, mean over all elements, delta={HUBER_DELTA}; residuals on both "
+                f"sides of delta", tags=("loss",)))
+
+
+# --- handgrad.losses.mse ------------------------------------------------------------------
+
+def _mse_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+    shape = (dims["N"], dims["D"])
+    return (_normal(rng, shape, dtype), _normal(rng, shape, dtype)), {}
+
+
+register(OpSpec(
+    name="mse", module="handgrad.losses.mse", make_inputs=_mse_inputs, dims={"N": 4, "D": 3},
+    arg_names=("pred", "target"), batch_coupled=True, description="mean squared error",
+    tags=("loss",)))
+
+
+# --- handgrad.losses.softmax_cross_entropy ------------------------------------------------
+
+def _softmax_ce_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+    n, c = dims["N"], dims["C"]
+    return (_normal(rng, (n, c), dtype, scale=1.5), _labels(rng, (n,), c)), {}
+
+
+register(OpSpec(
+    name="softmax_cross_entropy", module="handgrad.losses.softmax_cross_entropy",
+    make_inputs=_softmax_ce_inputs, dims={"N": 4, "C": 5}, arg_names=("scores", "y"),
+    batch_coupled=True, description="softmax cross-entropy with integer labels, mean over N",
+    tags=("loss",)))
+
+
+# --- handgrad.losses.temporal_softmax_cross_entropy ---------------------------------------
+
+def _temporal_softmax_ce_inputs(rng: np.random.Generator, dims: Mapping[str, int],
+                                dtype: np.dtype):
+    n, t, v = dims["N"], dims["T"], dims["V"]
+    scores = _normal(rng, (n, t, v), dtype, scale=1.5)
+    y = _labels(rng, (n, t), v)
+    mask = _balanced_signs(rng, (n, t)) > 0
+    mask[:, 0] = True   # every sequence counts somewhere
+    y[~mask] = -1       # padding targets are ignored where masked out
+    return (scores, y, mask), {}
+
+
+register(OpSpec(
+    name="temporal_softmax_cross_entropy",
+    module="handgrad.losses.temporal_softmax_cross_entropy",
+    make_inputs=_temporal_softmax_ce_inputs, dims={"N": 3, "T": 4, "V": 5},
+    arg_names=("scores", "y", "mask"), batch_coupled=True,
+    description="masked softmax cross-entropy over (N, T, V), summed over time, mean over N",
+    tags=("loss", "sequence")))

@@ -1,0 +1,670 @@
+"""The runner shared by ``handgrad check`` (students) and ``handgrad grade`` (instructors).
+
+Public interface::
+
+    run_checks(assignment, submission_dir, *, which="public", secret_seed=None, limits=None,
+               progress=None) -> SubmissionResult
+
+``assignment`` is a :class:`handgrad.grading.spec.Assignment`; ``submission_dir`` a folder or a
+``.zip`` holding the student's files (see "Layout" below). ``which="public"`` runs the public
+draws only (the student's self-check); ``which="all"`` adds the hidden draws, derived from
+``secret_seed`` (``os.urandom`` when ``None``). ``limits`` is a :class:`Limits` (defaults:
+each check's spec timeout per draw, 1024 MB, ...). ``progress(result, done, total)`` is called
+after each :class:`CheckResult` is ready. It never raises for anything a submission does.
+
+For many submissions, build one :class:`Grader` (it computes every expected value once) and
+call ``grader.grade(path, name=...)`` per submission; ``grade`` is thread-safe.
+
+Results:
+
+- :class:`CheckResult` ``(check_id, name, status, score, max_score, max_rel_error, worst,
+  message, hint, output, visibility, spec_id, hidden, draws)``. ``status`` is one of
+  ``STATUSES``: passed, failed, not_implemented, error, timeout, memory, crashed, flagged,
+  grader_error, missing. ``message`` is one line for the student; ``worst`` is ``{"gradient",
+  "index", "analytic", "expected", "numeric"?, "draw"}`` for the entry with the largest
+  relative error; ``output`` is what the student's code printed (capped at 64 KiB).
+  With ``which="public"`` there is one result per spec check (``check_id`` = the spec id,
+  ``max_score`` = its points, ``visibility`` "visible"). With ``which="all"`` a check with
+  hidden draws has two: the public part (the spec id, visible, ``points - hidden share``)
+  and the hidden part (``"<id>.hidden"``, ``visibility`` "after_due_date",
+  ``points * HIDDEN_SHARE``); the parts of a check sum to its points. The output printed by
+  the student's code goes with the hidden part then (it may show hidden inputs).
+- :class:`SubmissionResult` ``(submission, checks, score, max_score, status, which,
+  secret_seed, draws, file_errors, message, fingerprint, elapsed, versions)``; ``status`` is
+  "ok" (everything passed), "invalid submission", or ``"id=status; ..."`` for the checks
+  that did not pass; ``draws`` records every draw's seed and sizes, for reproducibility.
+
+Layout: the student file of a check's module is its last component (``affine.py`` for
+``handgrad.layers.affine``; :func:`student_filename`), unique within an assignment
+(:func:`student_files` raises ``SpecError`` otherwise), at the top of the submission or
+inside one top-level folder. See :mod:`handgrad.grading.submission`.
+
+How a check runs: one fresh sandboxed worker process per checked function per submission
+runs all its draws (public, then hidden), so one function's infinite loop, crash or memory
+bomb costs only that function; the draws of one function share a process, which is the
+isolation traded for speed (a fresh interpreter with NumPy costs ~0.1-0.2 s; one per draw
+would be five times the processes). See :mod:`handgrad.grading.sandbox` (isolation),
+:mod:`handgrad.grading.worker` (what runs inside), :mod:`handgrad.grading.draws` (expected
+values, computed here and never sent to a worker) and :mod:`handgrad.grading.verdict`
+(comparisons; a check passes only on a positive verdict).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import platform
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from handgrad.grading import draws as draws_mod
+from handgrad.grading import sandbox, wire
+from handgrad.grading.sandbox import Limits
+from handgrad.grading.spec import Assignment, Check
+from handgrad.grading.submission import (
+    InvalidSubmission,
+    Loaded,
+    load,
+    student_filename,
+    student_files,
+)
+from handgrad.grading.verdict import STATUSES, DrawVerdict, Report, judge_backward, judge_function
+
+__all__ = ["run_checks", "Grader", "CheckResult", "SubmissionResult", "Limits", "STATUSES",
+           "HIDDEN_SHARE", "student_filename", "student_files", "SandboxError"]
+
+HIDDEN_SHARE = 0.5            # of a check's points, for its hidden draws (which="all")
+GRADER_VERSION = "1"          # bump when a change can alter scores (part of fingerprints)
+GRADER_MODULES = ("handgrad.gradcheck",)
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself does not work on this machine (see :meth:`Grader.self_test`)."""
+
+
+@dataclass
+class CheckResult:
+    check_id: str
+    name: str
+    status: str
+    score: float
+    max_score: float
+    max_rel_error: float | None = None
+    worst: dict[str, Any] | None = None
+    message: str = ""
+    hint: str | None = None
+    output: str = ""
+    visibility: str = "visible"
+    spec_id: str = ""
+    hidden: bool = False
+    draws: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SubmissionResult:
+    submission: str
+    checks: list[CheckResult]
+    score: float
+    max_score: float
+    status: str
+    which: str = "public"
+    secret_seed: int | None = None
+    draws: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    file_errors: dict[str, str] = field(default_factory=dict)
+    message: str = ""
+    fingerprint: str = ""
+    elapsed: float = 0.0
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def versions() -> dict[str, str]:
+    from handgrad import __version__
+
+    return {"handgrad": __version__, "grader": GRADER_VERSION, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def new_secret_seed() -> int:
+    return int.from_bytes(os.urandom(8), "little") >> 1
+
+
+def run_checks(assignment: Assignment, submission_dir: str | Path, *, which: str = "public",
+               secret_seed: int | None = None, limits: Limits | None = None,
+               progress: Callable[[CheckResult, int, int], Any] | None = None
+               ) -> SubmissionResult:
+    """Grade one submission (a folder or a .zip); see the module docstring."""
+    grader = Grader(assignment, which=which, secret_seed=secret_seed, limits=limits)
+    try:
+        return grader.grade(submission_dir, progress=progress)
+    finally:
+        grader.close()
+
+
+# ------------------------------------------------------------------------------- the grader
+
+
+@dataclass
+class _Plan:
+    check: Check
+    filename: str
+    draws: list[draws_mod.Draw]
+    request: bytes | None          # the worker request (None when no draw is usable)
+    usable: list[int]              # indices into draws that the worker runs
+    timeout: float
+
+
+class Grader:
+    """Expected values for every draw, computed once; ``grade`` runs one submission."""
+
+    def __init__(self, assignment: Assignment, *, which: str = "public",
+                 secret_seed: int | None = None, limits: Limits | None = None,
+                 deny_read: Sequence[str | Path] = (), registry: Any = None,
+                 python: str | None = None) -> None:
+        if which not in ("public", "all"):
+            raise ValueError(f"which must be 'public' or 'all', got {which!r}")
+        self.assignment = assignment
+        self.which = which
+        self.secret_seed = (secret_seed if secret_seed is not None else new_secret_seed()) \
+            if which == "all" else secret_seed
+        self.limits = limits or Limits()
+        self.python = python
+        self.files = student_files(assignment)          # raises SpecError on clashes
+        self.registry = registry
+        self._ws_lock = threading.Lock()
+        self._versions = versions()
+        gradcheck = _gradcheck()
+        self.protected = self._reference_files()
+        self.deny_read = [str(Path(p).resolve()) for p in deny_read]
+        self.deny_read += [str(assignment.folder.resolve())]
+        package = Path(importlib.util.find_spec("handgrad").origin).resolve().parent
+        project = package.parent
+        needed = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
+                  Path(np.__file__).resolve().parent]
+        if ((project / "pyproject.toml").exists() or (project / ".git").exists()) and \
+                not any(p == project or project in p.parents for p in needed):
+            # an editable install: the repository (tests, history) is not for workers
+            self.deny_read.append(str(project))
+        self.allow_read = [str(package)]
+        self._workspace: sandbox.Workspace | None = sandbox.Workspace()
+        self.deny_read.append(str(self._workspace.path.resolve()))
+        self.plans: list[_Plan] = []
+        for check in assignment.checks:
+            draws = draws_mod.plan(check, which=which, secret_seed=self.secret_seed)
+            draws_mod.fill(draws, check, registry=registry, gradcheck=gradcheck)
+            self.plans.append(self._make_plan(check, draws))
+
+    # --- setup
+    def _reference_files(self) -> list[str]:
+        out = []
+        for module in self.assignment.modules:
+            try:
+                spec = importlib.util.find_spec(module)
+            except (ImportError, ValueError):
+                spec = None
+            if spec is not None and spec.origin and spec.origin.endswith(".py"):
+                out.append(os.path.realpath(spec.origin))
+        return out
+
+    def _limits_payload(self, timeout: float, ndraws: int) -> dict[str, Any]:
+        lim = self.limits
+        cpu = lim.cpu_seconds or (timeout * (ndraws + 1) + lim.startup_seconds + 5)
+        processes = lim.processes
+        if not sandbox.running_as_root():
+            processes += sandbox.user_process_count()
+        return {"memory_bytes": int(lim.memory_mb) << 20, "cpu_seconds": int(cpu + 0.999),
+                "file_size_bytes": int(lim.file_size_mb) << 20, "open_files": lim.open_files,
+                "processes": processes}
+
+    def _make_plan(self, check: Check, draws: list[draws_mod.Draw]) -> _Plan:
+        filename = self.files[check.module]
+        timeout = float(self.limits.timeout or check.timeout)
+        usable = [i for i, d in enumerate(draws) if d.grader_error is None]
+        request = None
+        if usable:
+            payload = []
+            for i in usable:
+                d = draws[i]
+                item = {"args": d.args, "kwargs": d.kwargs}
+                if check.kind == "backward":
+                    item["dout"] = d.dout
+                payload.append(item)
+            node, blobs = wire.encode(payload)
+            forward = self._forward_name(check) if check.kind == "backward" else None
+            header = {
+                "type": "request", "kind": check.kind, "module": filename[:-3],
+                "function": check.function, "forward": forward,
+                "reference_modules": list(self.assignment.modules),
+                "grader_modules": list(GRADER_MODULES),
+                "protected_files": self.protected,
+                "deny_read": self.deny_read, "allow_read": self.allow_read,
+                "limits": self._limits_payload(timeout, len(usable)),
+                "parent_pid": os.getpid(),
+                "draws": node["items"],
+            }
+            request = wire.frame(header, blobs)
+        return _Plan(check, filename, draws, request, usable, timeout)
+
+    def _forward_name(self, check: Check) -> str:
+        try:
+            return draws_mod.registry_op(check, self.registry).forward
+        except draws_mod.GraderError:
+            return "forward"
+
+    def workspace(self) -> sandbox.Workspace:
+        with self._ws_lock:
+            if self._workspace is None:
+                raise RuntimeError("this Grader is closed")
+            return self._workspace
+
+    def close(self) -> None:
+        """Remove the grader's temporary folders."""
+        with self._ws_lock:
+            if self._workspace is not None:
+                self._workspace.cleanup()
+                self._workspace = None
+
+    def __enter__(self) -> Grader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def fingerprint(self) -> str:
+        """What the results depend on besides the submission: assignment, seed, limits, code."""
+        h = hashlib.sha256()
+        toml = self.assignment.folder / "assignment.toml"
+        h.update(toml.read_bytes() if toml.is_file() else repr(self.assignment).encode())
+        for path in self.protected:
+            try:
+                h.update(Path(path).read_bytes())
+            except OSError:
+                pass
+        h.update(repr((self.which, self.secret_seed, self.limits,
+                       sorted(self._versions.items()))).encode())
+        return h.hexdigest()
+
+    def submission_fingerprint(self, digest: str) -> str:
+        return hashlib.sha256(f"{self.fingerprint}:{digest}".encode()).hexdigest()
+
+    def draw_record(self) -> dict[str, list[dict[str, Any]]]:
+        return {p.check.id: [d.describe() for d in p.draws] for p in self.plans}
+
+    def grader_errors(self) -> list[str]:
+        """Problems found while computing expected values (each costs students points)."""
+        out = []
+        for p in self.plans:
+            for d in p.draws:
+                if d.grader_error:
+                    out.append(f"{p.check.id} {d.label}: {d.grader_error}")
+        return out
+
+    # --- sandbox self-test
+    def self_test(self) -> None:
+        """Run a trivial worker; raise :class:`SandboxError` if the sandbox cannot work here."""
+        header = {"type": "request", "kind": "canary", "module": "canary", "function": None,
+                  "limits": self._limits_payload(30.0, 1), "parent_pid": os.getpid(),
+                  "draws": []}
+        run = sandbox.run_worker(wire.frame(header), {}, workspace=self.workspace(),
+                                 limits=self.limits, first_deadline=60.0, step_timeout=30.0,
+                                 python=self.python)
+        ok = False
+        for h, blobs in run.frames:
+            if h.get("type") == "draw":
+                try:
+                    value = wire.decode(h.get("value"), blobs)
+                except wire.WireError:
+                    break
+                ok = isinstance(value, np.ndarray) and value.shape == (2, 3) and \
+                    np.array_equal(value, np.arange(6.0).reshape(2, 3))
+        if not ok:
+            detail = run.spawn_error or run.protocol_error or run.output.strip()[-600:] or \
+                f"exit code {run.returncode}"
+            who = f" as uid {run.uid}" if run.uid is not None else ""
+            raise SandboxError(f"the grading sandbox does not work on this machine{who}: "
+                               f"{detail}")
+
+    # --- grading
+    def grade(self, submission: str | Path, *, name: str | None = None,
+              progress: Callable[[CheckResult, int, int], Any] | None = None
+              ) -> SubmissionResult:
+        """Grade one submission; never raises for anything the submission does."""
+        started = time.monotonic()
+        path = Path(submission)
+        name = name or (path.stem if path.suffix.lower() == ".zip" else path.name)
+        total = sum(2 if self._has_hidden(p) else 1 for p in self.plans)
+        done = 0
+        results: list[CheckResult] = []
+        file_errors: dict[str, str] = {}
+        try:
+            loaded = load(path, sorted(set(self.files.values())))
+        except InvalidSubmission as exc:
+            message = f"invalid submission: {exc}"
+            for plan in self.plans:
+                for res in self._uniform(plan, "missing", message):
+                    results.append(res)
+                    done += 1
+                    _call(progress, res, done, total)
+            return self._finish(name, results, file_errors, message, "invalid submission",
+                                self.submission_fingerprint("invalid:" + str(exc)), started)
+        for plan in self.plans:
+            try:
+                parts = self._grade_check(plan, loaded, file_errors)
+            except Exception as exc:  # a bug here must cost only this check, visibly
+                parts = self._uniform(plan, "grader_error",
+                                      f"grader error: {type(exc).__name__}: {exc}")
+            for res in parts:
+                results.append(res)
+                done += 1
+                _call(progress, res, done, total)
+        return self._finish(name, results, file_errors, "", None,
+                            self.submission_fingerprint(loaded.digest), started)
+
+    def _has_hidden(self, plan: _Plan) -> bool:
+        return any(d.hidden for d in plan.draws)
+
+    def _finish(self, name: str, results: list[CheckResult], file_errors: dict[str, str],
+                message: str, status: str | None, fingerprint: str,
+                started: float) -> SubmissionResult:
+        score = float(sum(r.score for r in results))
+        max_score = float(sum(r.max_score for r in results))
+        if status is None:
+            bad = [f"{r.check_id}={r.status}" for r in results if r.status != "passed"]
+            status = "ok" if not bad else "; ".join(bad)
+        if not message and file_errors:
+            message = "; ".join(f"{k}: {v}" for k, v in sorted(file_errors.items()))
+        return SubmissionResult(
+            submission=name, checks=results, score=score, max_score=max_score, status=status,
+            which=self.which, secret_seed=self.secret_seed if self.which == "all" else None,
+            draws=self.draw_record(), file_errors=file_errors, message=message,
+            fingerprint=fingerprint, elapsed=time.monotonic() - started,
+            versions=dict(self._versions))
+
+    def _shares(self, plan: _Plan) -> tuple[float, float]:
+        points = float(plan.check.points)
+        if self.which == "public":
+            return points, 0.0
+        if not self._has_hidden(plan):
+            return points, 0.0
+        hidden = points * HIDDEN_SHARE
+        return points - hidden, hidden
+
+    def _uniform(self, plan: _Plan, status: str, message: str) -> list[CheckResult]:
+        verdicts = [DrawVerdict(status, message) for _ in plan.draws]
+        for v in verdicts:
+            v.notes.append("general")
+        return self._aggregate(plan, verdicts, "")
+
+    def _grade_check(self, plan: _Plan, loaded: Loaded,
+                     file_errors: dict[str, str]) -> list[CheckResult]:
+        if plan.filename not in loaded.files:
+            message = f"{plan.filename} not found in the submission"
+            file_errors.setdefault(plan.filename, "not found")
+            return self._uniform(plan, "missing", message)
+        verdicts: list[DrawVerdict | None] = [None] * len(plan.draws)
+        for i, d in enumerate(plan.draws):
+            if d.grader_error:
+                verdicts[i] = DrawVerdict("grader_error", f"grader error: {d.grader_error}")
+        output = ""
+        if plan.request is not None:
+            run = sandbox.run_worker(
+                plan.request, {plan.filename: loaded.files[plan.filename],
+                               **{n: b for n, b in loaded.files.items() if n != plan.filename}},
+                workspace=self.workspace(), limits=self.limits,
+                first_deadline=self.limits.startup_seconds + plan.timeout,
+                step_timeout=plan.timeout, python=self.python)
+            output = run.output
+            got = self._interpret(plan, run, file_errors)
+            for i, v in zip(plan.usable, got, strict=True):
+                verdicts[i] = v
+        return self._aggregate(plan, [v for v in verdicts if v is not None], output)
+
+    # --- interpreting a worker run
+    def _interpret(self, plan: _Plan, run: sandbox.WorkerRun,
+                   file_errors: dict[str, str]) -> list[DrawVerdict]:
+        check = plan.check
+        n = len(plan.usable)
+        reports: dict[int, Report] = {}
+        problem: str | None = run.protocol_error and \
+            f"the worker sent malformed data on its result channel ({run.protocol_error})"
+        ready = False
+        import_failed: dict | None = None
+        worker_error: str | None = None
+        done = False
+        for header, blobs in run.frames:
+            if problem:
+                break
+            t = header.get("type")
+            if t == "ready" and not ready and import_failed is None:
+                ready = True
+            elif t == "import_failed" and not ready and import_failed is None:
+                import_failed = header
+            elif t == "draw" and ready:
+                idx = header.get("index")
+                if type(idx) is not int or not 0 <= idx < n or idx in reports:
+                    problem = "the worker sent an unexpected or repeated result"
+                    break
+                try:
+                    reports[idx] = _report(header, blobs)
+                except (wire.WireError, TypeError, ValueError) as exc:
+                    problem = f"the worker sent malformed data ({exc})"
+                    break
+            elif t == "done":
+                done = True
+            elif t == "worker_error":
+                worker_error = str(header.get("message", ""))[:300]
+            else:
+                problem = f"the worker sent an unexpected message ({str(t)[:40]!r})"
+                break
+        if run.spawn_error:
+            return [DrawVerdict("grader_error", f"grader error: {run.spawn_error}")] * n
+        if import_failed is not None:
+            return [self._import_verdict(plan, import_failed, file_errors)] * n
+        judge = judge_backward if check.kind == "backward" else judge_function
+        out: list[DrawVerdict] = []
+        ended: DrawVerdict | None = None
+        for i in range(n):
+            draw = plan.draws[plan.usable[i]]
+            if i in reports and ended is None:
+                try:
+                    out.append(judge(draw, reports[i], check.tolerance, check.function))
+                except Exception as exc:  # the comparison itself failed: fail closed
+                    out.append(DrawVerdict("error", f"the returned data could not be "
+                                           f"compared: {type(exc).__name__}: {exc}"))
+                continue
+            if ended is None:
+                ended = self._end_verdict(plan, run, ready, problem, worker_error, done, draw)
+                out.append(ended)
+            else:
+                out.append(DrawVerdict(ended.status, f"not run: {ended.message}",
+                                       notes=["not run"]))
+        return out
+
+    def _import_verdict(self, plan: _Plan, header: dict,
+                        file_errors: dict[str, str]) -> DrawVerdict:
+        status = header.get("status")
+        message = str(header.get("message", ""))[:400]
+        flags = header.get("flags")
+        flags = [str(f)[:200] for f in flags][:10] if isinstance(flags, list) else []
+        fname = plan.filename
+        if flags:
+            v = DrawVerdict("flagged", "flagged for review, scored 0: " + "; ".join(flags))
+        elif status == "missing":
+            v = DrawVerdict("missing", message or f"{fname}: not found")
+        elif status == "syntax":
+            file_errors[fname] = f"does not compile: {message}"
+            v = DrawVerdict("error", f"{fname} does not compile: {message}")
+        elif status == "not_implemented":
+            v = DrawVerdict("not_implemented", f"importing {fname} raised "
+                            f"NotImplementedError: {message}")
+        elif status == "memory":
+            v = DrawVerdict("memory", f"memory limit exceeded while importing {fname}")
+        else:
+            file_errors[fname] = f"importing it failed: {message}"
+            v = DrawVerdict("error", f"importing {fname} failed: {message}")
+        v.notes.append("general")
+        return v
+
+    def _end_verdict(self, plan: _Plan, run: sandbox.WorkerRun, ready: bool,
+                     problem: str | None, worker_error: str | None, done: bool,
+                     draw: draws_mod.Draw) -> DrawVerdict:
+        """Why a draw has no result: how the worker ended."""
+        fname = plan.filename
+        where = f"while importing {fname}" if not ready else f"in {draw.label}"
+        lim = self.limits
+        if problem:
+            return DrawVerdict("error", f"{problem} {where}")
+        if run.timed_out:
+            budget = plan.timeout + (0 if ready else lim.startup_seconds)
+            return DrawVerdict("timeout", f"time limit exceeded ({budget:g} s) {where}; the "
+                               f"other functions were still graded")
+        sig = run.killed_by
+        if sig == signal.SIGXCPU:
+            return DrawVerdict("timeout", f"CPU time limit exceeded {where}")
+        if sig == getattr(signal, "SIGXFSZ", None):
+            return DrawVerdict("error", f"file size limit ({lim.file_size_mb} MB) exceeded "
+                               f"{where}")
+        if sig is not None:
+            try:
+                signame = signal.Signals(sig).name
+            except ValueError:
+                signame = f"signal {sig}"
+            extra = " (out of memory?)" if sig == signal.SIGKILL else ""
+            return DrawVerdict("crashed", f"crashed: the worker was killed by {signame}{extra} "
+                               f"{where}")
+        if worker_error and not ready:
+            return DrawVerdict("grader_error", f"grader error: the worker failed before "
+                               f"running any student code: {worker_error}")
+        if worker_error:
+            return DrawVerdict("error", f"the worker failed {where}: {worker_error}")
+        code = run.returncode
+        return DrawVerdict("crashed", f"crashed: the worker exited with code {code} {where} "
+                           f"before returning a result (sys.exit or os._exit in your code?)")
+
+    # --- aggregation
+    def _aggregate(self, plan: _Plan, verdicts: list[DrawVerdict],
+                   output: str) -> list[CheckResult]:
+        public_points, hidden_points = self._shares(plan)
+        groups = [(False, public_points)]
+        if hidden_points or (self.which == "all" and self._has_hidden(plan)):
+            groups.append((True, hidden_points))
+        results = []
+        for hidden, points in groups:
+            pairs = [(d, v) for d, v in zip(plan.draws, verdicts, strict=True)
+                     if d.hidden == hidden]
+            res = self._combine(plan, pairs, hidden, points)
+            attach = (hidden or len(groups) == 1)
+            res.output = output if attach else ""
+            results.append(res)
+        return results
+
+    def _combine(self, plan: _Plan, pairs: list[tuple[draws_mod.Draw, DrawVerdict]],
+                 hidden: bool, points: float) -> CheckResult:
+        check = plan.check
+        flagged = [(d, v) for d, v in pairs if v.status == "flagged"]
+        failing = [(d, v) for d, v in pairs if v.status != "passed"]
+        rels = [v.max_rel_error for _, v in pairs if v.max_rel_error is not None]
+        max_rel = max(rels) if rels else None
+        worst = None
+        best = None
+        for d, v in pairs:
+            if v.worst is not None and v.max_rel_error is not None and \
+                    (best is None or v.max_rel_error > best):
+                best = v.max_rel_error
+                worst = dict(v.worst, draw=d.label)
+        hint = None
+        if flagged:
+            d, v = flagged[0]
+            status, message = "flagged", v.message
+        elif failing:
+            d, v = failing[0]
+            status = v.status
+            general = "general" in v.notes
+            message = v.message if general else f"{v.message} [{d.label}]"
+            hint = v.hint
+            if v.worst is not None:
+                worst = dict(v.worst, draw=d.label)
+        elif not pairs:
+            status, message = "grader_error", "grader error: no draws to check"
+        else:
+            status = "passed"
+            rel = f", max relative error {max_rel:.1e}" if max_rel is not None else ""
+            message = (f"passed: {len(pairs)} {'hidden' if hidden else 'public'} "
+                       f"draw{'s' if len(pairs) != 1 else ''}{rel} (tolerance "
+                       f"{check.tolerance:g})")
+        fn = f"{plan.filename}:{check.function}"
+        return CheckResult(
+            check_id=f"{check.id}.hidden" if hidden else check.id,
+            name=f"{check.id} ({fn}){' hidden' if hidden else ''}",
+            status=status, score=points if status == "passed" else 0.0, max_score=points,
+            max_rel_error=max_rel if max_rel is None or np.isfinite(max_rel) else None,
+            worst=worst, message=_one_line(message), hint=hint,
+            visibility="after_due_date" if hidden else "visible", spec_id=check.id,
+            hidden=hidden,
+            draws=[dict(d.describe(), label=d.label, status=v.status,
+                        max_rel_error=v.max_rel_error if v.max_rel_error is None or
+                        np.isfinite(v.max_rel_error) else None,
+                        message=_one_line(v.message))
+                   for d, v in pairs])
+
+
+def _gradcheck() -> Any:
+    from handgrad.grading import _gradcheck as gc
+
+    return gc
+
+
+def _report(header: dict, blobs: list[bytes]) -> Report:
+    status = header.get("status")
+    if status not in ("ok", "not_implemented", "error", "memory"):
+        raise ValueError(f"unknown draw status {str(status)[:40]!r}")
+    flags = header.get("flags", [])
+    if not isinstance(flags, list):
+        raise ValueError("bad flags")
+    calls = header.get("forward_calls", 0)
+    if type(calls) is not int:
+        raise ValueError("bad forward call count")
+    mutated = header.get("cache_mutated", [])
+    if not isinstance(mutated, list):
+        raise ValueError("bad cache report")
+    data = None
+    if status == "ok":
+        data = wire.decode(header.get("data"), blobs)
+    return Report(status=status, message=str(header.get("message", ""))[:400],
+                  where=str(header.get("where", ""))[:20], data=data,
+                  flags=[str(f)[:200] for f in flags][:10], forward_calls=calls,
+                  cache_mutated=[str(m)[:100] for m in mutated][:5])
+
+
+def _one_line(text: str, limit: int = 500) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _call(progress: Callable[..., Any] | None, *args: Any) -> None:
+    if progress is not None:
+        progress(*args)
+

@@ -1,0 +1,653 @@
+"""Run one worker process in a sandbox and collect its data, its output and how it ended.
+
+Isolation, per worker process (one per checked function per submission, see the runner):
+
+- a fresh process ``python -I -B -m handgrad.grading.worker FD`` in its own session and
+  process group, with a scrubbed environment (minimal ``PATH``, ``HOME`` and ``TMPDIR`` in its
+  folder, BLAS/OpenMP threads pinned to 1) and ``cwd`` = a fresh temporary folder holding
+  only a copy of that submission's files;
+- resource limits (address space, CPU time, file size, open files, processes, no core dumps),
+  applied by the worker before any student code runs;
+- when the grader runs as root, the worker becomes a dedicated unprivileged uid (and gid, no
+  supplementary groups) before any student code runs (it drops root itself, after loading
+  the interpreter, so a Python installed where only root can read still works), one uid per
+  concurrently running worker, reserved with a lock file so
+  that two graders on one machine never share one. ``RLIMIT_NPROC`` is then a real bound
+  (it counts processes per uid), the worker cannot signal or read the grader (different uid),
+  other workers' folders are private (mode 0700, other uids), and after the worker ends every
+  process still owned by that uid is killed, including anything that escaped the process group
+  with ``setsid``;
+- without root, the worker runs as the grader's own user: ``RLIMIT_NPROC`` can only bound the
+  user's total process count (it is set to the current count plus a margin), process creation
+  is refused by the worker's audit hook, and file access outside the worker's folder is refused
+  by the same hook; a determined attacker with native code could still reach files the user
+  can read. Grade untrusted submissions as root (e.g. in a container), which Gradescope does.
+- the wall-clock limit is enforced here: when a deadline passes, the whole process group is
+  killed with SIGKILL (no cooperative interrupt). The first deadline allows for interpreter
+  start-up and the student's import; each complete result frame restarts the clock for the
+  next draw.
+
+Student stdout and stderr go to one pipe, read here and capped (head and tail kept); results
+come back on a separate inherited pipe and are parsed by :class:`handgrad.grading.wire.FrameReader`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import fcntl
+import itertools
+import json
+import os
+import selectors
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from handgrad.grading import wire
+
+UID_BASE = 1_990_000_000
+UID_COUNT = 4096
+FALLBACK_UID_BASE = 59000
+FALLBACK_UID_COUNT = 6000
+LOCK_DIR = Path(tempfile.gettempdir()) / ".handgrad-sandbox-uids"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one worker process.
+
+    ``timeout`` (wall-clock seconds per draw) defaults to each check's ``timeout`` in the
+    spec; ``cpu_seconds`` (per worker process) defaults to ``timeout * (draws + 1) + 5``, a
+    backstop for a worker orphaned by a dead grader. ``startup_seconds`` is added to the first
+    deadline, for interpreter start-up and importing the student's module.
+    """
+
+    timeout: float | None = None
+    cpu_seconds: float | None = None
+    memory_mb: int = 1024
+    file_size_mb: int = 16
+    open_files: int = 64
+    processes: int = 16
+    output_bytes: int = 64 * 1024
+    startup_seconds: float = 10.0
+
+
+@dataclass
+class WorkerRun:
+    """What one worker process did, as observed by the grader."""
+
+    frames: list[tuple[dict, list[bytes]]] = field(default_factory=list)
+    output: str = ""
+    output_bytes: int = 0
+    returncode: int | None = None
+    timed_out: bool = False
+    protocol_error: str | None = None
+    spawn_error: str | None = None
+    elapsed: float = 0.0
+    uid: int | None = None
+
+    @property
+    def killed_by(self) -> int | None:
+        """The signal that ended the worker, if any."""
+        if self.returncode is not None and self.returncode < 0:
+            return -self.returncode
+        return None
+
+
+# ------------------------------------------------------------------------------- identities
+
+
+def running_as_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _uid_range() -> tuple[int, int]:
+    """A uid range this user namespace maps (the high range if possible)."""
+    try:
+        lines = Path("/proc/self/uid_map").read_text().split("\n")
+        spans = [tuple(int(v) for v in ln.split()) for ln in lines if ln.strip()]
+    except (OSError, ValueError):
+        spans = []
+    for base, count in ((UID_BASE, UID_COUNT), (FALLBACK_UID_BASE, FALLBACK_UID_COUNT)):
+        for inside, _outside, length in spans:
+            if inside <= base and base + count <= inside + length:
+                return base, count
+    return FALLBACK_UID_BASE, FALLBACK_UID_COUNT
+
+
+class UidPool:
+    """Unprivileged uids for workers, each reserved by an exclusive lock on a file.
+
+    A uid is handed to one worker at a time; its lock is held for the life of this process,
+    so a uid is never shared with another grader. Before first use a uid is swept (any
+    process left over from a grader that died is killed).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: list[int] = []
+        self._held: dict[int, int] = {}
+        self._base, self._count = _uid_range()
+        self._next = 0
+        self._dir = self._lock_dir()
+
+    @staticmethod
+    def _lock_dir() -> Path:
+        d = LOCK_DIR
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass
+        st = os.lstat(d)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            # Someone else made it: do not trust it; use a private folder (no cross-grader
+            # coordination, but still one uid per worker within this grader).
+            return Path(tempfile.mkdtemp(prefix="handgrad-uids-"))
+        return d
+
+    def acquire(self) -> int:
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+            while self._next < self._count:
+                uid = self._base + self._next
+                self._next += 1
+                path = self._dir / f"{uid}.lock"
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)
+                    continue
+                self._held[uid] = fd
+                kill_uid(uid)
+                return uid
+        raise RuntimeError("no free sandbox uid")
+
+    def release(self, uid: int) -> None:
+        with self._lock:
+            self._free.append(uid)
+
+
+_pool: UidPool | None = None
+_pool_lock = threading.Lock()
+
+
+def uid_pool() -> UidPool:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = UidPool()
+        return _pool
+
+
+def processes_of(uid: int) -> list[int]:
+    """PIDs of every process whose real uid is ``uid`` (Linux /proc)."""
+    pids = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return pids
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Uid:"):
+                        if int(line.split()[1]) == uid:
+                            pids.append(int(name))
+                        break
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
+def kill_uid(uid: int) -> int:
+    """SIGKILL every process of the sandbox ``uid`` (root only); returns how many were found."""
+    if not running_as_root() or uid == 0:
+        return 0
+    found = 0
+    for _ in range(50):
+        pids = processes_of(uid)
+        if not pids:
+            break
+        found += len(pids)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)
+    return found
+
+
+def user_process_count() -> int:
+    return len(processes_of(os.getuid())) if hasattr(os, "getuid") else 0
+
+
+# ------------------------------------------------------------------------------- live workers
+
+_live: set[int] = set()
+_live_lock = threading.Lock()
+
+
+def kill_all_workers() -> None:
+    """SIGKILL the process group of every worker still running (used on grader exit)."""
+    with _live_lock:
+        pids = list(_live)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+atexit.register(kill_all_workers)
+
+
+# ------------------------------------------------------------------------------- running
+
+
+class Workspace:
+    """A root folder for worker folders: private to the grader, traversable by workers only
+    into their own subfolder (0711 root, subfolders 0700 owned by the worker's uid)."""
+
+    def __init__(self, base: str | Path | None = None) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="handgrad-sandbox-", dir=base))
+        os.chmod(self.path, 0o711)
+
+    def make(self, files: dict[str, bytes], uid: int | None) -> Path:
+        d = Path(tempfile.mkdtemp(prefix="w", dir=self.path))
+        for name, data in files.items():
+            p = d / name
+            with open(p, "wb") as f:
+                f.write(data)
+            if uid is not None:
+                os.chown(p, uid, uid)
+                os.chmod(p, 0o600)
+        if uid is not None:
+            os.chown(d, uid, uid)
+        os.chmod(d, 0o700)
+        return d
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def worker_env(workdir: Path) -> dict[str, str]:
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(workdir),
+        "TMPDIR": str(workdir),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS",
+                "HANDGRAD_NUM_THREADS"):
+        env[var] = "1"
+    if os.name == "nt":  # pragma: no cover
+        env["SYSTEMROOT"] = os.environ.get("SYSTEMROOT", "")
+    return env
+
+
+class _Output:
+    """Head and tail of a byte stream, capped."""
+
+    def __init__(self, cap: int) -> None:
+        self.tail_cap = min(8192, cap // 4)
+        self.head_cap = cap - self.tail_cap
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.head_cap - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            if len(self.tail) > self.tail_cap:
+                del self.tail[:len(self.tail) - self.tail_cap]
+
+    def text(self) -> str:
+        head = self.head.decode("utf-8", "replace")
+        if self.total > len(self.head) + len(self.tail):
+            skipped = self.total - len(self.head) - len(self.tail)
+            head += f"\n[... {skipped} bytes of output skipped ...]\n"
+        text = head + self.tail.decode("utf-8", "replace")
+        return "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32)
+
+
+class _Zygote:
+    """Client of the fork server (:mod:`handgrad.grading.zygote`)."""
+
+    def __init__(self, python: str, drop: bool) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock = ours
+        env = worker_env(Path("/nonexistent"))
+        try:
+            self.proc = subprocess.Popen(
+                [python, "-I", "-B", "-m", "handgrad.grading.zygote", str(theirs.fileno()),
+                 "drop" if drop else "-"],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd="/",
+                start_new_session=True)
+        finally:
+            theirs.close()
+        self.dead = False
+        self._send_lock = threading.Lock()
+        self._slots: dict[int, list] = {}
+        self._slots_lock = threading.Lock()
+        self._rid = itertools.count(1)
+        self._reader = threading.Thread(target=self._read, name="handgrad-zygote", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                msg = self.sock.recv(1 << 16)
+            except OSError:
+                msg = b""
+            if not msg:
+                break
+            try:
+                reply = json.loads(msg)
+                slot = self._slots.pop(reply.get("rid"), None)
+            except (ValueError, AttributeError):
+                continue
+            if slot is not None:
+                slot[1] = reply
+                slot[0].set()
+        self.dead = True
+        with self._slots_lock:
+            slots, self._slots = list(self._slots.values()), {}
+        for slot in slots:
+            slot[0].set()
+
+    def _call(self, cmd: dict, fds: list[int] = (), timeout: float = 60.0) -> dict | None:
+        if self.dead:
+            return None
+        rid = next(self._rid)
+        slot = [threading.Event(), None]
+        with self._slots_lock:
+            self._slots[rid] = slot
+        try:
+            with self._send_lock:
+                socket.send_fds(self.sock, [json.dumps(dict(cmd, rid=rid)).encode()],
+                                list(fds))
+        except OSError:
+            self.dead = True
+            self._slots.pop(rid, None)
+            return None
+        if not slot[0].wait(timeout):
+            self._slots.pop(rid, None)
+            return None
+        return slot[1]
+
+    def spawn(self, cwd: Path, uid: int | None, fds: list[int]) -> int | None:
+        reply = self._call({"op": "spawn", "cwd": str(cwd), "uid": uid,
+                            "env": worker_env(cwd)}, fds)
+        if not reply or "pid" not in reply:
+            return None
+        return int(reply["pid"])
+
+    def finish(self, pid: int, grace: float) -> int | None:
+        reply = self._call({"op": "finish", "pid": pid, "grace": grace}, timeout=grace + 30)
+        if not reply or "status" not in reply:
+            return None
+        return int(reply["status"])
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+_zygotes: dict[tuple[str, bool], _Zygote] = {}
+_zygote_lock = threading.Lock()
+
+
+def use_zygote() -> bool:
+    """Whether workers are forked from a zygote (Linux; ``HANDGRAD_SANDBOX_ZYGOTE=0`` turns
+    it off, so every worker is a freshly exec'd interpreter)."""
+    return (sys.platform.startswith("linux") and hasattr(socket, "send_fds")
+            and os.environ.get("HANDGRAD_SANDBOX_ZYGOTE", "1") != "0")
+
+
+def _get_zygote(python: str, drop: bool) -> _Zygote | None:
+    with _zygote_lock:
+        z = _zygotes.get((python, drop))
+        if z is not None and not z.dead:
+            return z
+        if z is not None:
+            z.close()
+        try:
+            z = _Zygote(python, drop)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        _zygotes[(python, drop)] = z
+        return z
+
+
+def close_zygotes() -> None:
+    with _zygote_lock:
+        zs = list(_zygotes.values())
+        _zygotes.clear()
+    for z in zs:
+        z.close()
+
+
+atexit.register(close_zygotes)
+
+
+def run_worker(request: bytes, files: dict[str, bytes], *, workspace: Workspace,
+               limits: Limits, first_deadline: float, step_timeout: float,
+               python: str | None = None) -> WorkerRun:
+    """Start a worker on ``files`` with ``request`` on its stdin; return what happened.
+
+    ``first_deadline`` is the wall-clock budget until the first result frame,
+    ``step_timeout`` the budget between later frames. Never raises for anything the worker
+    does; ``spawn_error`` is set when the process could not be started or its end could
+    not be observed (a grader-side problem).
+    """
+    run = WorkerRun()
+    python = python or sys.executable
+    root = running_as_root()
+    pool = uid_pool() if root else None
+    uid = pool.acquire() if pool else None
+    run.uid = uid
+    workdir = workspace.make(files, uid)
+    fds: dict[str, int] = {}
+    started = time.monotonic()
+    proc: subprocess.Popen | None = None
+    zygote = _get_zygote(python, uid is not None) if use_zygote() else None
+    pid = None
+    try:
+        fds["result_r"], fds["result_w"] = os.pipe()
+        fds["out_r"], fds["out_w"] = os.pipe()
+        fds["in_r"], fds["in_w"] = os.pipe()
+        if zygote is not None:
+            pid = zygote.spawn(workdir, uid, [fds["in_r"], fds["out_w"], fds["result_w"]])
+            if pid is None:
+                run.spawn_error = "cannot start the worker: the worker host did not answer"
+                return run
+        else:
+            try:
+                proc = subprocess.Popen(
+                    [python, "-I", "-B", "-m", "handgrad.grading.worker",
+                     str(fds["result_w"]), "-" if uid is None else str(uid)],
+                    stdin=fds["in_r"], stdout=fds["out_w"], stderr=fds["out_w"],
+                    pass_fds=(fds["result_w"],), cwd=workdir, env=worker_env(workdir),
+                    start_new_session=True, close_fds=True)
+            except (OSError, subprocess.SubprocessError, ValueError) as exc:
+                run.spawn_error = f"cannot start the worker: {exc}"
+                return run
+            pid = proc.pid
+        with _live_lock:
+            _live.add(pid)
+        for key in ("in_r", "out_w", "result_w"):
+            os.close(fds.pop(key))
+
+        def close_stdin() -> None:
+            fd = fds.pop("in_w", None)
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+        _communicate(pid, fds["in_w"], close_stdin, request, fds["result_r"], fds["out_r"],
+                     run, limits, first_deadline, step_timeout)
+    finally:
+        for fd in fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if pid is not None:
+            grace = 0.0 if run.timed_out or run.protocol_error else 2.0
+            if zygote is not None:
+                status = zygote.finish(pid, grace)
+                if status is None:
+                    run.spawn_error = "the worker host died; this worker's end is unknown"
+                else:
+                    run.returncode = os.waitstatus_to_exitcode(status) if status >= 0 else None
+            else:
+                _finish(proc, grace)
+                run.returncode = proc.returncode
+            if uid is not None:
+                kill_uid(uid)
+            with _live_lock:
+                _live.discard(pid)
+        if pool is not None and uid is not None:
+            pool.release(uid)
+        shutil.rmtree(workdir, ignore_errors=True)
+        run.elapsed = time.monotonic() - started
+    return run
+
+
+def _communicate(pid: int, stdin_fd: int, close_stdin: Callable[[], None], request: bytes,
+                 result_r: int, out_r: int, run: WorkerRun, limits: Limits,
+                 first_deadline: float, step_timeout: float) -> None:
+    output = _Output(limits.output_bytes)
+    reader = wire.FrameReader()
+    sel = selectors.DefaultSelector()
+    os.set_blocking(stdin_fd, False)
+    os.set_blocking(result_r, False)
+    os.set_blocking(out_r, False)
+    pending = memoryview(request)
+    sel.register(stdin_fd, selectors.EVENT_WRITE, "in")
+    sel.register(result_r, selectors.EVENT_READ, "result")
+    sel.register(out_r, selectors.EVENT_READ, "out")
+    open_reads = 2
+    finished = False
+    deadline = time.monotonic() + first_deadline
+    try:
+        while open_reads:
+            now = time.monotonic()
+            if now >= deadline:
+                if not finished:
+                    run.timed_out = True
+                _kill_group(pid)
+                break
+            for key, _ in sel.select(timeout=min(0.5, deadline - now)):
+                if key.data == "in":
+                    try:
+                        n = os.write(stdin_fd, pending[:1 << 16])
+                        pending = pending[n:]
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # the worker died before reading its request
+                        pending = pending[:0]
+                    if not pending:
+                        sel.unregister(stdin_fd)
+                        close_stdin()
+                    continue
+                try:
+                    data = os.read(key.fd, 1 << 16)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    sel.unregister(key.fd)
+                    open_reads -= 1
+                    continue
+                if key.data == "out":
+                    output.add(data)
+                elif run.protocol_error is None:
+                    try:
+                        frames = reader.feed(data)
+                    except wire.WireError as exc:
+                        run.protocol_error = str(exc)
+                        _kill_group(pid)
+                        continue
+                    if frames:
+                        run.frames.extend(frames)
+                        deadline = time.monotonic() + step_timeout
+                        if any(h.get("type") == "done" for h, _ in frames):
+                            # all results are in: leave a moment for the last output only
+                            finished = True
+                            deadline = time.monotonic() + 1.0
+    finally:
+        sel.close()
+        close_stdin()
+        if run.timed_out or run.protocol_error or finished:
+            _drain(out_r, output)
+        run.output = output.text()
+        run.output_bytes = output.total
+
+
+def _drain(fd: int, output: _Output, budget: float = 0.2) -> None:
+    end = time.monotonic() + budget
+    while time.monotonic() < end:
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            time.sleep(0.01)
+            continue
+        except OSError:
+            return
+        if not data:
+            return
+        output.add(data)
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _finish(proc: subprocess.Popen, grace: float) -> None:
+    """Let an exec'd worker end (up to ``grace`` s), kill its group, then reap it."""
+    # Wait without reaping, so that the process group id cannot be reused before the kill.
+    end = time.monotonic() + grace
+    while True:
+        try:
+            info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            break
+        except InterruptedError:  # pragma: no cover
+            continue
+        if info is not None or time.monotonic() >= end:
+            break
+        time.sleep(0.002)
+    _kill_group(proc.pid)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
+        _kill_group(proc.pid)
+        proc.wait()

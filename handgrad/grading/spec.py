@@ -1,0 +1,201 @@
+"""Assignment specs: what an assignment stubs, how each stub is checked, and its points.
+
+An assignment is a folder ``assignments/NAME/`` holding ``assignment.toml`` and a Markdown
+handout. The TOML looks like this::
+
+    name = "backprop-basics"
+    title = "Backpropagation basics"
+    handout = "handout.md"
+
+    [defaults]            # optional; these are the built-in defaults
+    timeout = 20.0        # wall-clock seconds per check, in the worker
+    tolerance = 1e-6      # max relative error that passes
+    hidden_seeds = 3      # hidden checks drawn per function from the run's secret seed
+
+    [[check]]
+    id = "affine_backward"                     # gradebook column, unique
+    target = "handgrad.layers.affine:backward" # the stubbed function, module:name
+    kind = "backward"                          # "backward": gradient check of a registry op
+    op = "affine"                              # registry op (kind = "backward")
+    points = 2
+    public_seeds = [0, 1]                      # public checks: fixed seeds ...
+    public_dims = [{N = 4, D = 5, M = 3}]      # ... at these sizes (registry defaults if absent)
+    hidden_dims = [{N = 7, D = 2, M = 6}]      # hidden checks: sizes the public ones do not use
+
+    [[check]]
+    id = "clip_grad_norm"
+    target = "handgrad.optim.clipping:clip_grad_norm"
+    kind = "function"                          # outputs compared with the reference's
+    inputs = "handgrad.grading.inputs:clip_grad_norm"   # maker(rng, dims) -> (args, kwargs)
+    points = 1
+
+A check's ``module`` (the part of ``target`` before the colon) is the reference file that the
+starter stubs. Every function of that module with solution markers must be accounted for, so
+that no region is stubbed or kept by accident: either it is the target of a check (its regions
+become ``raise NotImplementedError(...)``) or it is listed in the top-level ``keep`` list (its
+regions stay as reference code in the starter, marker lines removed)::
+
+    keep = [                                    # functions given to students as reference code
+        "handgrad.losses.huber:forward",        # "package.module:function", module of a target
+    ]
+
+A check may also carry ``hint = "..."``: the one-line hint of its stub in the starter, replacing
+the hint on the function's ``# BEGIN SOLUTION hint: ...`` line for this assignment.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+KINDS = ("backward", "function")
+
+
+class SpecError(ValueError):
+    """An assignment.toml that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    target: str                       # "package.module:function"
+    kind: str                         # one of KINDS
+    points: float
+    op: str | None = None             # registry op name, for kind == "backward"
+    inputs: str | None = None         # "package.module:maker", for kind == "function"
+    public_seeds: tuple[int, ...] = (0,)
+    public_dims: tuple[Mapping[str, int], ...] = ()
+    hidden_dims: tuple[Mapping[str, int], ...] = ()
+    hidden_seeds: int = 3
+    tolerance: float = 1e-6
+    timeout: float = 20.0
+    hint: str | None = None           # overrides the marker's hint in the starter
+
+    @property
+    def module(self) -> str:
+        return self.target.split(":", 1)[0]
+
+    @property
+    def function(self) -> str:
+        return self.target.split(":", 1)[1]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    name: str
+    title: str
+    folder: Path
+    handout: Path
+    checks: tuple[Check, ...] = field(default_factory=tuple)
+    keep: tuple[str, ...] = ()        # "module:function" whose regions stay as reference code
+
+    @property
+    def points(self) -> float:
+        return float(sum(c.points for c in self.checks))
+
+    @property
+    def modules(self) -> tuple[str, ...]:
+        """Reference modules that the starter stubs, in first-use order."""
+        return tuple(dict.fromkeys(c.module for c in self.checks))
+
+
+def load(folder: str | Path) -> Assignment:
+    """Read and validate ``folder/assignment.toml``."""
+    folder = Path(folder)
+    path = folder / "assignment.toml"
+    if not path.is_file():
+        raise SpecError(f"assignment: {path} not found; an assignment folder holds "
+                        f"assignment.toml and its handout")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    return parse(raw, folder, source=str(path))
+
+
+def parse(raw: Mapping[str, Any], folder: Path, source: str = "assignment.toml") -> Assignment:
+    def need(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
+        if key not in table:
+            raise SpecError(f"{source}: {where} is missing the key {key!r}")
+        value = table[key]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise SpecError(f"{source}: {where}.{key} must be {_kind_name(kind)}, "
+                            f"got {value!r}")
+        return value
+
+    name = need(raw, "name", str, "the top level")
+    title = raw.get("title", name)
+    handout = folder / need(raw, "handout", str, "the top level")
+    defaults = raw.get("defaults", {})
+    unknown = set(defaults) - {"timeout", "tolerance", "hidden_seeds"}
+    if unknown:
+        raise SpecError(f"{source}: [defaults] has unknown keys {sorted(unknown)}")
+    checks = []
+    for i, table in enumerate(raw.get("check", [])):
+        where = f"check #{i + 1}"
+        cid = need(table, "id", str, where)
+        where = f"check {cid!r}"
+        target = need(table, "target", str, where)
+        if target.count(":") != 1:
+            raise SpecError(f"{source}: {where}.target must look like 'package.module:function', "
+                            f"got {target!r}")
+        kind = need(table, "kind", str, where)
+        if kind not in KINDS:
+            raise SpecError(f"{source}: {where}.kind must be one of {KINDS}, got {kind!r}")
+        known = {"id", "target", "kind", "points", "op", "inputs", "public_seeds",
+                 "public_dims", "hidden_dims", "hidden_seeds", "tolerance", "timeout", "hint"}
+        if set(table) - known:
+            raise SpecError(f"{source}: {where} has unknown keys {sorted(set(table) - known)}")
+        checks.append(Check(
+            id=cid, target=target, kind=kind,
+            points=float(need(table, "points", (int, float), where)),
+            op=need(table, "op", str, where) if kind == "backward" else None,
+            inputs=need(table, "inputs", str, where) if kind == "function" else None,
+            public_seeds=tuple(table.get("public_seeds", (0,))),
+            public_dims=tuple(table.get("public_dims", ())),
+            hidden_dims=tuple(table.get("hidden_dims", ())),
+            hidden_seeds=int(table.get("hidden_seeds", defaults.get("hidden_seeds", 3))),
+            tolerance=float(table.get("tolerance", defaults.get("tolerance", 1e-6))),
+            timeout=float(table.get("timeout", defaults.get("timeout", 20.0))),
+            hint=need(table, "hint", str, where) if "hint" in table else None,
+        ))
+    if not checks:
+        raise SpecError(f"{source}: no [[check]] tables; an assignment needs at least one")
+    ids = [c.id for c in checks]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise SpecError(f"{source}: check ids must be unique, repeated: {dupes}")
+    keep = raw.get("keep", [])
+    if not isinstance(keep, list) or not all(isinstance(k, str) for k in keep):
+        raise SpecError(f"{source}: keep must be a list of 'package.module:function' strings, "
+                        f"got {keep!r}")
+    modules = {c.module for c in checks}
+    targets = {c.target for c in checks}
+    for entry in keep:
+        if entry.count(":") != 1:
+            raise SpecError(f"{source}: keep entry {entry!r} must look like "
+                            f"'package.module:function'")
+        if entry.split(":", 1)[0] not in modules:
+            raise SpecError(f"{source}: keep entry {entry!r} names a module that no check "
+                            f"targets; keep only applies to the modules the starter stubs")
+        if entry in targets:
+            raise SpecError(f"{source}: {entry!r} is both a check target and in keep")
+    unknown = set(raw) - {"name", "title", "handout", "defaults", "check", "keep"}
+    if unknown:
+        raise SpecError(f"{source}: unknown top-level keys {sorted(unknown)}")
+    return Assignment(name=name, title=title, folder=folder, handout=handout,
+                      checks=tuple(checks), keep=tuple(keep))
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join({"str": "a string", "int": "an integer", "float": "a number"}
+                       .get(k.__name__, k.__name__) for k in kinds)

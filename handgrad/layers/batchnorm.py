@@ -1,0 +1,173 @@
+"""Batch normalization over the batch axis, for x of shape (N, D).
+
+Train mode normalizes each feature with the statistics of the batch::
+
+    mu   = mean(x, axis=0)                      # (D,)
+    var  = mean((x - mu) ** 2, axis=0)          # (D,), biased (divide by N)
+    xhat = (x - mu) / sqrt(var + eps)           # (N, D)
+    out  = gamma * xhat + beta                  # (N, D); gamma, beta of shape (D,)
+
+and updates the running statistics in place (they start at zeros)::
+
+    running_mean = momentum * running_mean + (1 - momentum) * mu
+    running_var  = momentum * running_var  + (1 - momentum) * var
+
+Test mode uses them instead of the batch statistics:
+``out = gamma * (x - running_mean) / sqrt(running_var + eps) + beta``.
+
+``bn_param`` is a dict with the keys ``"mode"`` (``"train"`` or ``"test"``, required), ``"eps"``
+(default 1e-5), ``"momentum"`` (default 0.9), ``"running_mean"`` and ``"running_var"`` (arrays of
+shape (D,) in x's dtype; created as zeros and stored in ``bn_param`` when absent). Any other key
+is an error. The running arrays are the only thing ``forward`` ever modifies.
+
+Local gradients, with ``inv_std = 1 / sqrt(var + eps)`` and upstream ``dout`` (N, D)::
+
+    dbeta  = sum(dout, axis=0)
+    dgamma = sum(dout * xhat, axis=0)
+    dx     = gamma * inv_std / N * (N * dout - dbeta - xhat * dgamma)     # train mode
+    dx     = gamma * inv_std * dout                                       # test mode
+
+In train mode every x[i, j] moves mu and var, hence the two batch sums in dx; in test mode the
+statistics are constants and the layer is a per-feature affine map. The cache keeps x, gamma,
+mu and inv_std (x and gamma are not copied: do not modify them in place before ``backward``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from numbers import Real
+from typing import Any
+
+import numpy as np
+
+from handgrad import _validation as check
+
+MODES = ("train", "test")
+PARAM_KEYS = ("mode", "eps", "momentum", "running_mean", "running_var")
+DEFAULT_EPS = 1e-5
+DEFAULT_MOMENTUM = 0.9
+
+# (mode, x, mu, inv_std, gamma): the input (not copied), the statistics used, mu and
+# inv_std = 1 / sqrt(var + eps) of shape (D,), and gamma; xhat = (x - mu) * inv_std.
+Cache = tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _number(op: str, key: str, value: object, low: float, high: float, *,
+            low_open: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{op}: bn_param[{key!r}] must be a real number, "
+                        f"got {type(value).__name__}")
+    value = float(value)
+    if not (low < value if low_open else low <= value) or not value <= high:
+        bounds = f"{'(' if low_open else '['}{low:g}, {high:g}]"
+        raise ValueError(f"{op}: bn_param[{key!r}] must be in {bounds}, got {value!r}")
+    return value
+
+
+def _running(op: str, bn_param: MutableMapping[str, Any], key: str, d: int,
+             dtype: np.dtype, mode: str) -> np.ndarray:
+    """Fetch running_mean / running_var, creating zeros of shape (D,) in x's dtype if absent."""
+    if key not in bn_param:
+        bn_param[key] = np.zeros(d, dtype=dtype)
+    arr = check.float_array(op, f"bn_param[{key!r}]", bn_param[key], ndim=1)
+    check.shape_is(op, f"bn_param[{key!r}]", arr, (d,), "to match x's features")
+    if arr.dtype != dtype:
+        raise TypeError(f"{op}: bn_param[{key!r}] has dtype {arr.dtype} but x has dtype {dtype}; "
+                        f"keep the running statistics in x's dtype")
+    if mode == "train" and not arr.flags.writeable:
+        raise ValueError(f"{op}: bn_param[{key!r}] is read-only, but train mode updates it in "
+                         f"place")
+    return arr
+
+
+def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+            bn_param: MutableMapping[str, Any]) -> tuple[np.ndarray, Cache]:
+    """Normalize ``x`` (N, D) per feature, then scale by ``gamma`` and shift by ``beta`` (D,).
+
+    Returns ``(out, cache)`` with out of shape (N, D). In train mode (N >= 2) the batch
+    statistics are used and ``bn_param["running_mean"]`` / ``["running_var"]`` are updated in
+    place; in test mode the running statistics are used. See the module docstring for the keys.
+    """
+    op = "batchnorm.forward"
+    check.float_array(op, "x", x, ndim=2)
+    check.float_array(op, "gamma", gamma, ndim=1)
+    check.float_array(op, "beta", beta, ndim=1)
+    dtype = check.same_dtype(op, x=x, gamma=gamma, beta=beta)
+    n, d = x.shape
+    check.shape_is(op, "gamma", gamma, (d,), "to match x's features")
+    check.shape_is(op, "beta", beta, (d,), "to match x's features")
+    if not isinstance(bn_param, MutableMapping):
+        raise TypeError(f"{op}: bn_param must be a dict, got {type(bn_param).__name__}")
+    unknown = sorted(str(k) for k in bn_param if k not in PARAM_KEYS)
+    if unknown:
+        raise ValueError(f"{op}: unknown bn_param key(s) {', '.join(map(repr, unknown))}; "
+                         f"allowed: {', '.join(map(repr, PARAM_KEYS))}")
+    if "mode" not in bn_param:
+        raise ValueError(f"{op}: bn_param must have a 'mode' key, 'train' or 'test'")
+    mode = check.choice(op, "bn_param['mode']", bn_param["mode"], MODES)
+    eps = _number(op, "eps", bn_param.get("eps", DEFAULT_EPS), 0.0, np.inf, low_open=True)
+    momentum = _number(op, "momentum", bn_param.get("momentum", DEFAULT_MOMENTUM), 0.0, 1.0,
+                       low_open=False)
+    running_mean = _running(op, bn_param, "running_mean", d, dtype, mode)
+    running_var = _running(op, bn_param, "running_var", d, dtype, mode)
+
+    if mode == "train":
+        if n < 2:
+            raise ValueError(f"{op}: train mode needs a batch of at least 2 examples to "
+                             f"estimate the variance, got x of shape {x.shape}")
+        # BEGIN SOLUTION hint: mu, biased var, inv_std, out; update the running stats in place
+        ones = np.ones(n, dtype=dtype)
+        mu = ones @ x                               # column sums as one BLAS call
+        mu *= 1.0 / n
+        out = np.subtract(x, mu)                    # x - mu, scaled and shifted in place below
+        var = np.einsum("ij,ij->j", out, out)       # sum of squares without a temporary
+        var *= 1.0 / n
+        running_mean *= momentum
+        running_mean += (1.0 - momentum) * mu
+        running_var *= momentum
+        running_var += (1.0 - momentum) * var
+        var += eps
+        inv_std = np.sqrt(var, out=var)
+        np.reciprocal(inv_std, out=inv_std)
+        out *= gamma * inv_std
+        out += beta
+        # END SOLUTION
+    else:
+        if np.any(running_var < 0):
+            raise ValueError(f"{op}: bn_param['running_var'] has negative entries; a variance "
+                             f"cannot be negative")
+        mu = running_mean.copy()                    # later train calls update the dict's array
+        inv_std = running_var + eps
+        np.sqrt(inv_std, out=inv_std)
+        np.reciprocal(inv_std, out=inv_std)
+        out = np.subtract(x, mu)
+        out *= gamma * inv_std
+        out += beta
+    return out, (mode, x, mu, inv_std, gamma)
+
+
+def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(dx, dgamma, dbeta)`` for an upstream gradient ``dout`` of shape (N, D)."""
+    op = "batchnorm.backward"
+    mode, x, mu, inv_std, gamma = cache
+    check.float_array(op, "dout", dout)
+    check.shape_is(op, "dout", dout, x.shape, "to match the forward output")
+    check.same_dtype(op, x=x, dout=dout)
+    n = x.shape[0]
+    # BEGIN SOLUTION hint: xhat = (x - mu) * inv_std; see the module docstring for dx
+    ones = np.ones(n, dtype=dout.dtype)
+    dbeta = ones @ dout                             # column sums as one BLAS call
+    dx = np.subtract(x, mu)                         # x - mu = xhat / inv_std, reused as dx
+    dgamma = np.einsum("ij,ij->j", dout, dx)
+    dgamma *= inv_std
+    scale = gamma * inv_std                         # d out / d x at fixed statistics
+    if mode == "train":
+        # dx = scale * (dout - (dbeta + xhat * dgamma) / N), in four passes over (N, D)
+        dx *= inv_std * dgamma * (1.0 / n)
+        dx += dbeta * (1.0 / n)
+        np.subtract(dout, dx, out=dx)
+        dx *= scale
+    else:
+        np.multiply(dout, scale, out=dx)
+    # END SOLUTION
+    return dx, dgamma, dbeta

@@ -1,0 +1,233 @@
+"""Vanilla recurrent layer (Elman RNN), batch-first, with a tanh (default) or ReLU activation.
+
+One step::
+
+    a_t = x_t @ Wx + h_{t-1} @ Wh + b          # (N, H)
+    h_t = f(a_t)                               # f = tanh (default) or relu
+
+Shapes: x_t (N, D), h_{t-1} (N, H), Wx (D, H), Wh (H, H), b (H,). Over a sequence, x is
+(N, T, D), h0 is (N, H) and the output h is (N, T, H), h[:, t] = h_t (h_{-1} = h0).
+
+Local gradients of one step, with ``da = dh_t * f'(a_t)`` where ``f'(a) = 1 - h_t ** 2`` for tanh
+and ``1[h_t > 0]`` for relu::
+
+    dx_t = da @ Wx.T        dh_{t-1} = da @ Wh.T        db = da.sum(axis=0)
+    dWx  = x_t.T @ da       dWh      = h_{t-1}.T @ da
+
+Backpropagation through time runs the steps backwards; the gradient reaching h_t is the upstream
+``dh[:, t]`` plus what flows back from step t + 1 (``da_{t+1} @ Wh.T``), and the weight gradients
+sum over steps. Only that recursion needs a loop: the input projection ``x @ Wx + b`` of all
+steps is one (N*T, D) @ (D, H) product in ``forward``, and ``dWx``, ``dx``, ``db`` and ``dWh`` are
+single large products over all steps in ``backward``.
+
+The cache of ``forward`` holds the returned ``h`` (not a copy): do not modify ``h`` in place before
+calling ``backward``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from handgrad import _validation as check
+
+ACTIVATIONS = ("tanh", "relu")
+TANH_SMALL = 0.02  # below it, the Taylor polynomial in _tanh_inplace is exact to float64 precision
+
+# step: (x, prev_h, Wx, Wh, next_h, activation)
+StepCache = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]
+# sequence: (x2d of shape (N*T, D), h0, Wx, Wh, h of shape (N, T, H), activation)
+Cache = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]
+
+
+def _tanh_inplace(a: np.ndarray, work: np.ndarray, one_plus_e: np.ndarray) -> None:
+    """``a = tanh(a)`` in place; ``work`` and ``one_plus_e`` are C-contiguous scratch of a's shape.
+
+    float32 uses ``np.tanh``. For float64, ``np.tanh`` is several times slower than ``np.exp`` on
+    CPUs without AVX-512, and the time steps of the forward pass are dominated by it, so it is
+    computed as ``tanh(|a|) = (1 - e) / (1 + e)`` with ``e = exp(-2|a|)`` in (0, 1] (nothing
+    overflows), a Taylor polynomial where ``|a| < TANH_SMALL`` (there ``1 - e`` would cancel),
+    and a's sign put back: within about 16 units in the last place of the exact value.
+    """
+    if a.dtype != np.float64:
+        np.tanh(a, out=a)
+        return
+    np.abs(a, out=work)
+    small = np.flatnonzero(work < TANH_SMALL)
+    if small.size:
+        xs = work.reshape(-1)[small]
+        x2 = xs * xs
+        xs += xs * x2 * (-1 / 3 + x2 * (2 / 15 - x2 * (17 / 315)))
+    work *= -2.0
+    np.exp(work, out=work)
+    np.add(work, 1.0, out=one_plus_e)
+    np.subtract(1.0, work, out=work)
+    work /= one_plus_e
+    if small.size:
+        work.reshape(-1)[small] = xs
+    np.copysign(work, a, out=a)
+
+
+def _check_params(op: str, d: int, h_name: str, h: np.ndarray, x: np.ndarray,
+                  Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, activation: str) -> None:
+    """Check that Wx (D, H), Wh (H, H), b (H,) match x's D and the hidden state's H."""
+    check.float_array(op, "Wx", Wx, ndim=2)
+    check.float_array(op, "Wh", Wh, ndim=2)
+    check.float_array(op, "b", b, ndim=1)
+    check.same_dtype(op, x=x, **{h_name: h}, Wx=Wx, Wh=Wh, b=b)
+    check.choice(op, "activation", activation, ACTIVATIONS)
+    n_h = h.shape[1]
+    if Wx.shape != (d, n_h):
+        raise ValueError(f"{op}: Wx must have shape (D, H) = ({d}, {n_h}) to match x and "
+                         f"{h_name}, got {Wx.shape}")
+    if Wh.shape != (n_h, n_h):
+        raise ValueError(f"{op}: Wh must have shape (H, H) = ({n_h}, {n_h}) to match {h_name}, "
+                         f"got {Wh.shape}")
+    if b.shape != (n_h,):
+        raise ValueError(f"{op}: b must have shape (H,) = ({n_h},) to match {h_name}, "
+                         f"got {b.shape}")
+
+
+def step_forward(x: np.ndarray, prev_h: np.ndarray, Wx: np.ndarray, Wh: np.ndarray,
+                 b: np.ndarray, *, activation: str = "tanh") -> tuple[np.ndarray, StepCache]:
+    """One time step: ``next_h = f(x @ Wx + prev_h @ Wh + b)``; returns ``(next_h, cache)``.
+
+    x (N, D), prev_h (N, H), Wx (D, H), Wh (H, H), b (H,); next_h (N, H).
+    ``activation`` is ``"tanh"`` (default) or ``"relu"``.
+    """
+    op = "rnn.step_forward"
+    check.float_array(op, "x", x, ndim=2)
+    check.float_array(op, "prev_h", prev_h, ndim=2)
+    if prev_h.shape[0] != x.shape[0]:
+        raise ValueError(f"{op}: prev_h must have shape (N, H) with N = {x.shape[0]} to match "
+                         f"x, got {prev_h.shape}")
+    _check_params(op, x.shape[1], "prev_h", prev_h, x, Wx, Wh, b, activation)
+    # BEGIN SOLUTION hint: next_h = tanh(x @ Wx + prev_h @ Wh + b), or relu
+    next_h = x @ Wx
+    next_h += prev_h @ Wh
+    next_h += b
+    if activation == "tanh":
+        with np.errstate(under="ignore"):     # exp(-2|a|) underflows to 0 where tanh is +-1
+            _tanh_inplace(next_h, np.empty_like(next_h), np.empty_like(next_h))
+    else:
+        np.maximum(next_h, 0, out=next_h)
+    # END SOLUTION
+    return next_h, (x, prev_h, Wx, Wh, next_h, activation)
+
+
+def step_backward(dnext_h: np.ndarray, cache: StepCache
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(dx, dprev_h, dWx, dWh, db)`` for an upstream gradient ``dnext_h`` (N, H)."""
+    op = "rnn.step_backward"
+    x, prev_h, Wx, Wh, next_h, activation = cache
+    check.float_array(op, "dnext_h", dnext_h)
+    check.shape_is(op, "dnext_h", dnext_h, next_h.shape, "to match the forward output")
+    check.same_dtype(op, x=x, dnext_h=dnext_h)
+    # BEGIN SOLUTION hint: da = dnext_h * f'(a); then the five products of da
+    if activation == "tanh":
+        da = np.multiply(next_h, next_h)
+        np.subtract(1, da, out=da)
+        da *= dnext_h
+    else:
+        da = np.multiply(dnext_h, next_h > 0)
+    dx = da @ Wx.T
+    dprev_h = da @ Wh.T
+    dWx = x.T @ da
+    dWh = prev_h.T @ da
+    db = da.sum(axis=0)
+    # END SOLUTION
+    return dx, dprev_h, dWx, dWh, db
+
+
+def forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, *,
+            activation: str = "tanh") -> tuple[np.ndarray, Cache]:
+    """Run the RNN over a batch of sequences; returns ``(h, cache)``.
+
+    x (N, T, D) batch-first, h0 (N, H) the state before the first step, Wx (D, H), Wh (H, H),
+    b (H,); h (N, T, H) with h[:, t] the state after step t. ``activation`` is ``"tanh"``
+    (default) or ``"relu"``. The cache holds ``h`` itself: do not modify it in place before
+    calling ``backward``.
+    """
+    op = "rnn.forward"
+    check.float_array(op, "x", x, ndim=3)
+    check.float_array(op, "h0", h0, ndim=2)
+    n, t_steps, d = x.shape
+    if t_steps == 0:
+        raise ValueError(f"{op}: x must have at least one time step, got shape {x.shape}")
+    if h0.shape[0] != n:
+        raise ValueError(f"{op}: h0 must have shape (N, H) with N = {n} to match x, "
+                         f"got {h0.shape}")
+    _check_params(op, d, "h0", h0, x, Wx, Wh, b, activation)
+    x2d = x.reshape(n * t_steps, d)
+    # BEGIN SOLUTION hint: one GEMM x2d @ Wx + b for all steps, then loop over t
+    h = x2d @ Wx                                # input projection of every step in one GEMM
+    h += b
+    h = h.reshape(n, t_steps, -1)               # holds a_t until step t overwrites it with h_t
+    rec, work, work2 = np.empty((3, n, h.shape[2]), dtype=h.dtype)  # scratch, one step each
+    prev_h = h0
+    with np.errstate(under="ignore"):         # exp(-2|a|) underflows to 0 where tanh is +-1
+        for t in range(t_steps):
+            np.matmul(prev_h, Wh, out=rec)      # rec = h_{t-1} @ Wh
+            h_t = h[:, t]
+            h_t += rec
+            if activation == "tanh":
+                _tanh_inplace(h_t, work, work2)
+            else:
+                np.maximum(h_t, 0, out=h_t)
+            prev_h = h_t
+    # END SOLUTION
+    return h, (x2d, h0, Wx, Wh, h, activation)
+
+
+def backward(dh: np.ndarray, cache: Cache, *, return_hidden_grads: bool = False
+             ) -> tuple[np.ndarray, ...]:
+    """Backpropagation through time; returns ``(dx, dh0, dWx, dWh, db)``.
+
+    ``dh`` (N, T, H) is the upstream gradient of every hidden state. With
+    ``return_hidden_grads=True`` a sixth element is returned: an (N, T, H) array whose [:, t]
+    is the total gradient dL/dh_t reaching h_t (``dh[:, t]`` plus what flows back from step
+    t + 1); its per-step norms show exploding or vanishing gradients.
+    """
+    op = "rnn.backward"
+    x2d, h0, Wx, Wh, h, activation = cache
+    check.float_array(op, "dh", dh)
+    check.shape_is(op, "dh", dh, h.shape, "to match the forward output h")
+    check.same_dtype(op, h=h, dh=dh)
+    n, t_steps, n_h = h.shape
+    # When requested, hidden_grads[:, t] must receive dL/dh_t (see the docstring).
+    hidden_grads = np.zeros_like(h) if return_hidden_grads else None
+    # BEGIN SOLUTION hint: loop t from T-1 down; da_t = (dh_t + da_{t+1} @ Wh.T) * f'(a_t)
+    # da[:, t] = dL/da_t. It first holds f'(a_t), computed for all steps in one pass.
+    da = np.empty_like(h)
+    if activation == "tanh":
+        np.multiply(h, h, out=da)
+        np.subtract(1, da, out=da)
+    else:
+        np.greater(h, 0, out=da)
+    grad = np.empty((n, n_h), dtype=h.dtype)    # dL/dh_t, the total gradient reaching h_t
+    for t in range(t_steps - 1, -1, -1):
+        if t == t_steps - 1:
+            np.copyto(grad, dh[:, t])
+        else:
+            np.matmul(da[:, t + 1], Wh.T, out=grad)
+            grad += dh[:, t]
+        if hidden_grads is not None:
+            hidden_grads[:, t] = grad
+        da[:, t] *= grad
+    dh0 = da[:, 0] @ Wh.T
+    da2d = da.reshape(n * t_steps, n_h)
+    dx = (da2d @ Wx.T).reshape(n, t_steps, -1)
+    dWx = x2d.T @ da2d
+    db = np.ones(n * t_steps, dtype=da.dtype) @ da2d
+    # dWh = sum_t h_{t-1}.T @ da_t. In the flat (N*T, H) layout, row r of h2d is followed by
+    # row r + 1 of da2d, the next step of the same sequence, except where a sequence ends and
+    # the next begins: h2d[:-1].T @ da2d[1:] pairs h_{T-1} of sequence i with da_0 of sequence
+    # i + 1 there. The second product removes those pairs and adds the h0 terms instead.
+    h2d = h.reshape(n * t_steps, n_h)
+    dWh = h2d[:-1].T @ da2d[1:]
+    first_prev = h0.copy()                      # h_{-1} for step 0, minus the wrong pairs
+    first_prev[1:] -= h[:-1, -1]
+    dWh += first_prev.T @ da[:, 0]
+    # END SOLUTION
+    if return_hidden_grads:
+        return dx, dh0, dWx, dWh, db, hidden_grads
+    return dx, dh0, dWx, dWh, db

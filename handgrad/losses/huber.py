@@ -1,0 +1,102 @@
+"""Huber loss, averaged over all elements (``torch.nn.HuberLoss``, reduction='mean').
+
+Shapes: pred and target of one shape and dtype, n = pred.size elements; loss is a NumPy scalar
+of their dtype; dpred and dtarget have their shape and dtype. ``delta > 0`` (default 1.0).
+
+    r    = pred - target
+    loss = mean( 0.5 * r**2              where |r| <= delta
+                 delta * (|r| - delta/2) elsewhere )
+
+Quadratic near zero, linear beyond delta, so one outlier cannot dominate the gradient.
+Local gradients, for an upstream scalar dout::
+
+    dpred   = dout * clip(r, -delta, delta) / n
+    dtarget = -dpred
+
+For a large error the gradient is +-delta / n, not 0: Huber clips the gradient, and clipping the
+error r itself before squaring would zero it instead.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+
+from handgrad import _validation as check
+from handgrad._blocks import constant, elementwise
+
+Cache = tuple[np.ndarray, int]  # (clip(r, -delta, delta), n)
+
+
+def forward(pred: np.ndarray, target: np.ndarray,
+            delta: float = 1.0) -> tuple[np.floating, Cache]:
+    """Return ``(loss, cache)``: the mean Huber loss of ``pred - target`` with threshold delta."""
+    op = "huber.forward"
+    check.float_array(op, "pred", pred)
+    check.float_array(op, "target", target)
+    check.same_dtype(op, pred=pred, target=target)
+    check.shape_is(op, "target", target, pred.shape, "to match pred")
+    if isinstance(delta, bool) or not isinstance(delta, Real):
+        raise TypeError(f"{op}: delta must be a positive real number, "
+                        f"got {type(delta).__name__}")
+    if not delta > 0:
+        raise ValueError(f"{op}: delta must be > 0, got {delta}")
+    n = pred.size
+    if n == 0:
+        raise ValueError(f"{op}: pred must have at least one element, got shape {pred.shape}")
+    # BEGIN SOLUTION hint: r = pred - target; clipped = clip(r, -delta, delta); loss = mean huber(r)
+    clipped = np.empty(pred.shape, pred.dtype)
+    low, high = constant(-delta, pred.dtype), constant(delta, pred.dtype)
+
+    def kernel(c: np.ndarray, p: np.ndarray, t: np.ndarray, r: np.ndarray,
+               h: np.ndarray) -> np.floating:
+        np.subtract(p, t, out=r)
+        np.maximum(r, low[: r.size], out=c)
+        np.minimum(c, high[: r.size], out=c)
+        # c * (r - c/2) is r**2 / 2 where |r| <= delta and delta * (|r| - delta/2) elsewhere.
+        np.multiply(c, -0.5, out=h)
+        h += r
+        h *= c
+        return h.sum()
+
+    partial_sums = elementwise(kernel, clipped, pred, target, scratch=2)
+    loss = np.sum(np.array(partial_sums, dtype=pred.dtype)) / n
+    # END SOLUTION
+    return loss, (clipped, n)
+
+
+def backward(dout: float | np.floating | np.ndarray,
+             cache: Cache) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(dpred, dtarget)`` for an upstream scalar ``dout``."""
+    clipped, n = cache
+    g = _scalar_dout("huber.backward", dout, clipped.dtype) / n
+    # BEGIN SOLUTION hint: dpred = dout * clip(pred - target, -delta, delta) / n; dtarget = -dpred
+    dpred = np.empty(clipped.shape, clipped.dtype)
+    dtarget = np.empty(clipped.shape, clipped.dtype)
+
+    def kernel(dp: np.ndarray, dt: np.ndarray, c: np.ndarray) -> None:
+        np.multiply(c, g, out=dp)
+        np.negative(dp, out=dt)
+
+    elementwise(kernel, dpred, dtarget, clipped, n_out=2)
+    # END SOLUTION
+    return dpred, dtarget
+
+
+def _scalar_dout(op: str, dout: object, dtype: np.dtype) -> np.floating:
+    """The upstream gradient of a scalar loss as a scalar of the loss dtype.
+
+    Accepts a Python real number, or a NumPy scalar or 0-d array of the loss dtype.
+    """
+    if isinstance(dout, (np.ndarray, np.generic)):
+        if dout.shape != ():
+            raise ValueError(f"{op}: dout must be a scalar like the loss, got shape {dout.shape}")
+        if dout.dtype != dtype:
+            raise TypeError(f"{op}: dout has dtype {dout.dtype} but the loss has dtype {dtype}; "
+                            f"pass a Python float or a scalar of dtype {dtype}")
+        return dtype.type(dout)
+    if isinstance(dout, bool) or not isinstance(dout, Real):
+        raise TypeError(f"{op}: dout must be a real number (the upstream gradient of the loss), "
+                        f"got {type(dout).__name__}")
+    return dtype.type(dout)

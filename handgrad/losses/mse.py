@@ -1,0 +1,81 @@
+"""Mean squared error, averaged over all elements (``torch.nn.MSELoss``, reduction='mean').
+
+Shapes: pred and target of one shape and dtype, n = pred.size elements; loss is a NumPy scalar
+of their dtype; dpred and dtarget have their shape and dtype.
+
+    r    = pred - target
+    loss = mean(r**2)          # no factor 1/2, as in PyTorch
+
+Local gradients, for an upstream scalar dout::
+
+    dpred   = 2 * dout * r / n
+    dtarget = -dpred
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+
+from handgrad import _validation as check
+from handgrad._blocks import elementwise
+
+Cache = np.ndarray  # r = pred - target
+
+
+def forward(pred: np.ndarray, target: np.ndarray) -> tuple[np.floating, Cache]:
+    """Return ``(loss, cache)`` with ``loss = mean((pred - target)**2)`` (no factor 1/2)."""
+    op = "mse.forward"
+    check.float_array(op, "pred", pred)
+    check.float_array(op, "target", target)
+    check.same_dtype(op, pred=pred, target=target)
+    check.shape_is(op, "target", target, pred.shape, "to match pred")
+    if pred.size == 0:
+        raise ValueError(f"{op}: pred must have at least one element, got shape {pred.shape}")
+    r = np.empty(pred.shape, pred.dtype)
+
+    def kernel(r: np.ndarray, p: np.ndarray, t: np.ndarray, sq: np.ndarray) -> np.floating:
+        np.subtract(p, t, out=r)
+        np.multiply(r, r, out=sq)
+        return sq.sum()
+
+    partial_sums = elementwise(kernel, r, pred, target, scratch=1)
+    loss = np.sum(np.array(partial_sums, dtype=pred.dtype)) / pred.size
+    return loss, r
+
+
+def backward(dout: float | np.floating | np.ndarray,
+             cache: Cache) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(dpred, dtarget)`` for an upstream scalar ``dout``."""
+    r = cache
+    g = _scalar_dout("mse.backward", dout, r.dtype) * 2 / r.size
+    # BEGIN SOLUTION hint: with r = pred - target (cached), dpred = 2 * dout * r / r.size = -dtarget
+    dpred = np.empty(r.shape, r.dtype)
+    dtarget = np.empty(r.shape, r.dtype)
+
+    def kernel(dp: np.ndarray, dt: np.ndarray, r: np.ndarray) -> None:
+        np.multiply(r, g, out=dp)
+        np.negative(dp, out=dt)
+
+    elementwise(kernel, dpred, dtarget, r, n_out=2)
+    # END SOLUTION
+    return dpred, dtarget
+
+
+def _scalar_dout(op: str, dout: object, dtype: np.dtype) -> np.floating:
+    """The upstream gradient of a scalar loss as a scalar of the loss dtype.
+
+    Accepts a Python real number, or a NumPy scalar or 0-d array of the loss dtype.
+    """
+    if isinstance(dout, (np.ndarray, np.generic)):
+        if dout.shape != ():
+            raise ValueError(f"{op}: dout must be a scalar like the loss, got shape {dout.shape}")
+        if dout.dtype != dtype:
+            raise TypeError(f"{op}: dout has dtype {dout.dtype} but the loss has dtype {dtype}; "
+                            f"pass a Python float or a scalar of dtype {dtype}")
+        return dtype.type(dout)
+    if isinstance(dout, bool) or not isinstance(dout, Real):
+        raise TypeError(f"{op}: dout must be a real number (the upstream gradient of the loss), "
+                        f"got {type(dout).__name__}")
+    return dtype.type(dout)

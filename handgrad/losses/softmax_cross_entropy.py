@@ -1,0 +1,90 @@
+"""Softmax cross-entropy of class scores against integer labels, averaged over the batch.
+
+Shapes: scores (N, C) float, y (N,) integer labels in [0, C); loss is a NumPy scalar of
+scores' dtype; dscores has scores' shape and dtype (y gets no gradient).
+
+    p[i, :] = softmax(scores[i, :]) = exp(scores[i, :]) / sum_j exp(scores[i, j])
+    loss    = mean_i( -log p[i, y[i]] )
+            = mean_i( log sum_j exp(scores[i, j] - m[i]) - (scores[i, y[i]] - m[i]) )
+
+with ``m[i] = max_j scores[i, j]``: subtracting the row maximum makes every exponent <= 0, so
+logits of +-1e4 give a finite loss and gradient. Local gradient, for an upstream scalar dout::
+
+    dscores = dout * (p - onehot(y)) / N
+
+Every row of dscores sums to zero, and the correct class is the only negative entry.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+import numpy as np
+
+from handgrad import _validation as check
+from handgrad._blocks import blockwise
+
+Cache = tuple[np.ndarray, np.ndarray]  # (p, y): the softmax probabilities (N, C) and the labels
+
+
+def forward(scores: np.ndarray, y: np.ndarray) -> tuple[np.floating, Cache]:
+    """Return ``(loss, cache)``: the mean over the batch of ``-log softmax(scores)[i, y[i]]``."""
+    op = "softmax_cross_entropy.forward"
+    check.float_array(op, "scores", scores, ndim=2)
+    n, c = scores.shape
+    if n == 0 or c == 0:
+        raise ValueError(f"{op}: scores must have at least one example and one class, "
+                         f"got shape {scores.shape}")
+    check.labels(op, "y", y, n, c)
+    # BEGIN SOLUTION hint: shift rows by their max; loss = mean(logsumexp - shifted[y]); p = softmax
+    p = np.empty(scores.shape, scores.dtype)
+    row_max = np.empty(n, scores.dtype)
+    log_z = np.empty(n, scores.dtype)   # log sum_j exp(scores[i, j] - row_max[i])
+
+    def kernel(p: np.ndarray, s: np.ndarray, m: np.ndarray, z: np.ndarray) -> None:
+        s.max(axis=1, out=m)
+        np.subtract(s, m[:, None], out=p)
+        np.exp(p, out=p)
+        p.sum(axis=1, out=z)
+        p *= (1 / z)[:, None]
+        np.log(z, out=z)
+
+    with np.errstate(under="ignore"):  # exp of a very negative shifted score is 0: fine
+        blockwise(kernel, p, scores, row_max, log_z)
+    loss = np.mean(log_z - (scores[np.arange(n), y] - row_max))
+    # END SOLUTION
+    return loss, (p, y)
+
+
+def backward(dout: float | np.floating | np.ndarray, cache: Cache) -> np.ndarray:
+    """Return ``dscores = dout * (p - onehot(y)) / N`` for an upstream scalar ``dout``."""
+    p, y = cache
+    g = _scalar_dout("softmax_cross_entropy.backward", dout, p.dtype) / p.shape[0]
+    # BEGIN SOLUTION hint: dscores = dout * (p - onehot(y)) / N, where p is the cached softmax
+    dscores = np.empty(p.shape, p.dtype)
+
+    def kernel(d: np.ndarray, p: np.ndarray) -> None:
+        np.multiply(p, g, out=d)
+
+    blockwise(kernel, dscores, p)
+    dscores[np.arange(p.shape[0]), y] -= g
+    # END SOLUTION
+    return dscores
+
+
+def _scalar_dout(op: str, dout: object, dtype: np.dtype) -> np.floating:
+    """The upstream gradient of a scalar loss as a scalar of the loss dtype.
+
+    Accepts a Python real number, or a NumPy scalar or 0-d array of the loss dtype.
+    """
+    if isinstance(dout, (np.ndarray, np.generic)):
+        if dout.shape != ():
+            raise ValueError(f"{op}: dout must be a scalar like the loss, got shape {dout.shape}")
+        if dout.dtype != dtype:
+            raise TypeError(f"{op}: dout has dtype {dout.dtype} but the loss has dtype {dtype}; "
+                            f"pass a Python float or a scalar of dtype {dtype}")
+        return dtype.type(dout)
+    if isinstance(dout, bool) or not isinstance(dout, Real):
+        raise TypeError(f"{op}: dout must be a real number (the upstream gradient of the loss), "
+                        f"got {type(dout).__name__}")
+    return dtype.type(dout)

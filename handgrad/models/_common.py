@@ -1,0 +1,80 @@
+"""Argument checks and helpers shared by the models."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+ACTIVATIONS = ("relu", "sigmoid", "tanh")
+# loss name -> (module, task)
+LOSSES = {
+    "softmax": ("handgrad.losses.softmax_cross_entropy", "classification"),
+    "huber": ("handgrad.losses.huber", "regression"),
+    "mse": ("handgrad.losses.mse", "regression"),
+}
+
+
+def dtype_of(owner: str, dtype: Any) -> np.dtype:
+    """float32 or float64 as an ``np.dtype`` (accepts the type, the dtype or its name)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"{owner}: dtype must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def positive_int(owner: str, name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def nonneg_float(owner: str, name: str, value: Any, *, positive: bool = False) -> float:
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or value < 0 or (positive and value == 0):
+        need = "> 0" if positive else ">= 0"
+        raise ValueError(f"{owner}: {name} must be a finite number {need}, got {value!r}")
+    return float(value)
+
+
+def int_list(owner: str, name: str, values: Any) -> list[int]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ValueError(f"{owner}: {name} must be a list of positive integers, got {values!r}")
+    return [positive_int(owner, f"{name}[{i}]", v) for i, v in enumerate(values)]
+
+
+def seed_value(owner: str, seed: Any) -> int | None:
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"{owner}: seed must be None or an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+def layer(name: str) -> ModuleType:
+    return importlib.import_module(f"handgrad.layers.{name}")
+
+
+def loss_module(name: str) -> ModuleType:
+    return importlib.import_module(LOSSES[name][0])
+
+
+def one(dtype: np.dtype) -> np.ndarray:
+    """The upstream gradient of a scalar loss: a 0-d array of the loss dtype."""
+    return np.ones((), dtype=dtype)
+
+
+def l2_penalty(reg: float, weights: Sequence[np.ndarray], dtype: np.dtype) -> np.floating:
+    """``0.5 * reg * sum(||W||^2)`` in ``dtype``."""
+    total = dtype.type(0)
+    for w in weights:
+        flat = w.reshape(-1)
+        total += flat @ flat
+    return dtype.type(0.5 * reg) * total

@@ -1,0 +1,149 @@
+"""Solver checkpoints: one ``.npz`` file, no pickle, written atomically.
+
+Layout of the archive (every entry loads with ``np.load(path, allow_pickle=False)``)::
+
+    metadata             0-d unicode array holding a JSON object (see below)
+    params/<i>           parameter i (names in metadata["param_names"]), current values
+    best_params/<i>      the parameters of the best validation score so far (if any)
+    buffers/<i>          model.buffers (e.g. batchnorm running statistics), if the model has any
+    best_buffers/<i>     the buffers that went with best_params
+    optim/<i>/<key>      per-parameter optimizer state arrays (velocity, cache, m, v)
+    history/<name>       the Solver's float histories (loss, grad_norm, lr, train_acc, ...)
+    epoch_perm           the current epoch's shuffle, when written in the middle of an epoch
+
+``metadata`` holds ``format`` ("handgrad-checkpoint"), ``format_version``, the Solver's
+hyper-parameters (update rule, optim_config, lr_decay, lr_schedule, batch size, ...), the scalar
+part of each parameter's optimizer config (learning rate, ``t``, ...), ``epoch`` and ``step``,
+the random generator state (``bit_generator.state`` as JSON), the best validation score, the
+callbacks' state and history, and the model's class (``model_class``) and constructor arguments
+(``model_config``, from ``model.config()`` when the model has that method).
+
+The file is written to a temporary file in the same directory, flushed, fsynced and moved over
+the old checkpoint with ``os.replace``, so a crash mid-write leaves the previous one intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "handgrad-checkpoint"
+FORMAT_VERSION = 1
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON-serializable")
+
+
+def dumps(value: Any) -> str:
+    """JSON with NumPy scalars and arrays turned into Python values (NaN allowed)."""
+    return json.dumps(value, default=_json_default)
+
+
+def write_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray],
+                     metadata: dict[str, Any]) -> None:
+    """Atomically write ``arrays`` plus the JSON ``metadata`` to ``path`` (an ``.npz`` file)."""
+    path = Path(path)
+    entries = dict(arrays)
+    entries["metadata"] = np.array(dumps(metadata))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **entries)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable (POSIX); harmless to skip where directories cannot be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _indexed(npz: Any, prefix: str, names: list[str]) -> dict[str, np.ndarray] | None:
+    if f"{prefix}/0" not in npz.files and names:
+        return None
+    return {name: npz[f"{prefix}/{i}"] for i, name in enumerate(names)}
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a Solver checkpoint into plain Python objects (no pickle involved).
+
+    Returns a dict with:
+
+    - ``metadata``: the JSON metadata (hyper-parameters, ``epoch``, ``step``, ``model_class``,
+      ``model_config``, ``best_val_metric``, ...);
+    - ``params``: ``{name: array}``, the parameters when the checkpoint was written;
+    - ``best_params``: the parameters with the best validation score (what the Solver restores
+      at the end of training), or None if no validation score was finite;
+    - ``buffers`` / ``best_buffers``: the model's buffers (``{}`` / None when it has none);
+    - ``optim_configs``: ``{name: config}`` with each parameter's full optimizer config;
+    - ``histories``: ``{name: float64 array}`` (``loss``, ``grad_norm``, ``lr``, ``train_acc``,
+      ``val_acc`` or ``train_mse``, ``val_mse``);
+    - ``history``: the callbacks' history (``solver.history``);
+    - ``epoch_perm``: the current epoch's shuffle, or None at an epoch boundary.
+    """
+    path = Path(path)
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"load_checkpoint: no checkpoint at {str(path)!r}") from None
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"load_checkpoint: {str(path)!r} is not a readable .npz checkpoint "
+                         f"({exc})") from None
+    with npz:
+        if not hasattr(npz, "files") or "metadata" not in npz.files:
+            raise ValueError(f"load_checkpoint: {str(path)!r} is not a handgrad checkpoint "
+                             f"(no metadata entry)")
+        meta = json.loads(npz["metadata"].item())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"load_checkpoint: {str(path)!r} is not a handgrad checkpoint")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"load_checkpoint: {str(path)!r} has checkpoint format version "
+                             f"{meta.get('format_version')!r}; this handgrad reads version "
+                             f"{FORMAT_VERSION}")
+        names = list(meta["param_names"])
+        buffer_names = list(meta.get("buffer_names", []))
+        optim_configs: dict[str, dict[str, Any]] = {}
+        for i, name in enumerate(names):
+            config = dict(meta["optim_scalars"][i])
+            for key in meta["optim_arrays"][i]:
+                config[key] = npz[f"optim/{i}/{key}"]
+            optim_configs[name] = config
+        histories = {f[len("history/"):]: npz[f] for f in npz.files if f.startswith("history/")}
+        return {
+            "metadata": meta,
+            "params": _indexed(npz, "params", names),
+            "best_params": _indexed(npz, "best_params", names),
+            "buffers": _indexed(npz, "buffers", buffer_names) or {},
+            "best_buffers": _indexed(npz, "best_buffers", buffer_names)
+            if "best_params/0" in npz.files else None,
+            "optim_configs": optim_configs,
+            "histories": histories,
+            "history": meta.get("callback_history", {}),
+            "epoch_perm": npz["epoch_perm"] if "epoch_perm" in npz.files else None,
+        }

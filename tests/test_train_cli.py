@@ -1,0 +1,117 @@
+"""`handgrad train` in process (small, fast runs) and handgrad.plots."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from handgrad.cli import main
+from handgrad.plots import plot_training, smooth
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_fc_spiral_prints_table_and_writes_png(tmp_path, capsys):
+    plot = tmp_path / "curves" / "spiral.png"
+    ckpt = tmp_path / "run.npz"
+    code = main(["train", "fc", "--data", "spiral", "--epochs", "2", "--hidden", "20",
+                 "--plot", str(plot), "--checkpoint", str(ckpt), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    for split in ("train", "val", "test"):
+        assert re.search(rf"^{split}\s+\d+\s+\d+\.\d%$", out, re.MULTILINE), out
+    assert re.search(r"time \d+\.\d s, [\d,]+ examples/s", out)
+    assert "2-20-3 relu" in out and f"curves written to {plot}" in out
+    assert plot.read_bytes().startswith(PNG_MAGIC)
+    assert ckpt.exists()
+    assert "(Epoch" not in out  # --quiet
+
+    # resume the same run for one more epoch: the table again, from epoch 2
+    code = main(["train", "fc", "--data", "spiral", "--epochs", "3", "--resume", str(ckpt),
+                 "--no-plot", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "resumed at epoch 2" in out and "curves written" not in out
+
+
+def test_train_fc_progress_lines_when_not_quiet(tmp_path, capsys):
+    code = main(["train", "fc", "--data", "spiral", "--epochs", "1", "--hidden", "8",
+                 "--no-plot", "--dtype", "float64", "--normalization", "batchnorm"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "(Epoch 1 / 1) train acc" in out and "float64" in out and "batchnorm" in out
+
+
+def test_train_rnn_small_run_prints_table_and_sample(tmp_path, capsys):
+    plot = tmp_path / "rnn.png"
+    code = main(["train", "rnn", "--epochs", "1", "--hidden", "12", "--wordvec", "6",
+                 "--seq-len", "10", "--stride", "2000", "--batch-size", "16", "--sample", "40",
+                 "--prefix", "Thy ", "--plot", str(plot), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert re.search(r"^train\s+[\d,]+\s+\d\.\d{3}\s+\d+\.\d%$", out, re.MULTILINE), out
+    assert re.search(r"^val\s+[\d,]+\s+\d\.\d{3}\s+\d+\.\d%$", out, re.MULTILINE), out
+    assert "sample (temperature 0.8):" in out
+    sample = out.split("sample (temperature 0.8):\n", 1)[1]
+    assert sample.startswith("Thy ") and len(sample.rstrip("\n")) >= 40
+    assert plot.read_bytes().startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "fc", "--lr", "-1"], "argument --lr: must be > 0, got -1"),
+    (["train", "fc", "--hidden", "0"], "argument --hidden: must be > 0, got 0"),
+    (["train", "fc", "--epochs", "two"], "argument --epochs: expected an integer, got 'two'"),
+    (["train", "fc", "--data", "mnist"], "argument --data: invalid choice: 'mnist'"),
+    (["train", "fc", "--update", "lbfgs"], "argument --update: invalid choice"),
+    (["train", "rnn", "--temperature", "0"], "argument --temperature: must be > 0"),
+    (["train"], "required: MODEL"),
+])
+def test_bad_arguments_exit_with_a_clear_message(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_errors_after_parsing_are_one_line_not_tracebacks(tmp_path, capsys):
+    code = main(["train", "fc", "--resume", str(tmp_path / "missing.npz"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("handgrad train: error: load_checkpoint: no checkpoint at")
+    assert "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------- plots
+class FakeSolver:
+    def __init__(self, steps, epochs, offset=0.0):
+        self.loss_history = list(2.0 * np.exp(-np.arange(steps) / 30) + offset)
+        self.train_acc_history = list(np.linspace(0.1, 0.9, epochs))
+        self.val_acc_history = list(np.linspace(0.1, 0.8, epochs))
+
+
+def test_plot_training_one_run_and_several(tmp_path):
+    one = plot_training(FakeSolver(120, 6), tmp_path / "a" / "one.png", title="one run")
+    assert one == tmp_path / "a" / "one.png"
+    assert one.read_bytes().startswith(PNG_MAGIC)
+    runs = {"adam": FakeSolver(120, 6),
+            "sgd": {"loss": [2.0, 1.5, 1.2], "train_acc": [0.2, 0.5], "val_acc": [0.2, 0.4]},
+            "regression": {"loss_history": [1.0, 0.5], "val_mse_history": [0.9, 0.4]}}
+    many = plot_training(runs, tmp_path / "many.png")
+    assert many.read_bytes().startswith(PNG_MAGIC)
+    # written atomically: nothing but the two PNGs is left behind
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["many.png", "one.png"]
+
+
+def test_plot_training_rejects_what_it_cannot_draw(tmp_path):
+    with pytest.raises(ValueError, match="histories must be a Solver"):
+        plot_training({"a": {"loss_history": []}}, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="histories must be a Solver"):
+        plot_training(42, tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_smooth_is_a_centred_moving_average():
+    steps, avg = smooth(np.array([0.0, 3.0, 6.0, 3.0, 0.0]), window=3)
+    np.testing.assert_allclose(avg, [3.0, 4.0, 3.0])
+    np.testing.assert_allclose(steps, [1.0, 2.0, 3.0])
