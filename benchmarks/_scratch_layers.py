@@ -1,4 +1,5 @@
 """Scratch timing: handgrad layers vs torch, same process, 0.3 s idle between blocks."""
+import os
 import sys
 import time
 
@@ -22,8 +23,17 @@ def timeit(fn, min_reps=5, min_time=0.6):
     return np.percentile(ts, [25, 50, 75])
 
 
+def _cpu():
+    with open("/proc/stat") as f:
+        v = [int(a) for a in f.readline().split()[1:]]
+    return sum(v), v[3] + v[4]
+
+
 def compare(name, fns, rounds=3):
-    """fns: dict label -> callable; reports median of medians, ratios to 'torch'."""
+    """fns: dict label -> callable; reports median of medians, ratios to 'torch', and the share
+    of the machine's CPU time used by other processes during the measurement."""
+    t0, i0 = _cpu()
+    own0 = sum(os.times()[:2])
     res = {k: [] for k in fns}
     for _ in range(rounds):
         for k, f in fns.items():
@@ -35,7 +45,10 @@ def compare(name, fns, rounds=3):
     for k, v in med.items():
         r = f" ({v / ref:.2f}x)" if ref and k != "torch" else ""
         parts.append(f"{k} {v:.3f} ms{r}")
-    print(f"{name:28s} " + " | ".join(parts), flush=True)
+    t1, i1 = _cpu()
+    own = (sum(os.times()[:2]) - own0) * os.sysconf("SC_CLK_TCK")
+    others = max(0.0, (t1 - t0) - (i1 - i0) - own) / max(t1 - t0, 1)
+    print(f"{name:28s} " + " | ".join(parts) + f"  [others {others:.0%}]", flush=True)
     return med
 
 

@@ -12,6 +12,22 @@ torch.set_num_threads(2)
 F = torch.nn.functional
 
 
+def quiet(max_busy=0.15, timeout=120):
+    """Wait until the CPUs are mostly idle (other processes skew the timings)."""
+    t_end = time.time() + timeout
+    while time.time() < t_end:
+        with open("/proc/stat") as f:
+            a = [int(v) for v in f.readline().split()[1:]]
+        time.sleep(0.5)
+        with open("/proc/stat") as f:
+            b = [int(v) for v in f.readline().split()[1:]]
+        d = [y - x for x, y in zip(a, b)]
+        busy = 1 - (d[3] + d[4]) / max(sum(d), 1)
+        if busy < max_busy:
+            return busy
+    return busy
+
+
 def tm(fn, budget=0.4):
     for _ in range(3):
         fn()
@@ -85,12 +101,13 @@ def main():
                       for u, v in zip(a, b, strict=True))
             dts = {str(u.dtype) for u in a}
             th_ms, hg_ms = [], []
+            busy = quiet()
             for _ in range(rounds):
                 th_ms.append(tm(th))
                 hg_ms.append(tm(hg))
             t_, h_ = np.median(th_ms), np.median(hg_ms)
             print(f"{name:11s} {dt.__name__:8s} torch {t_:7.3f} ms  hg {h_:7.3f} ms  "
-                  f"ratio {h_ / t_:5.2f}  err {err:.1e} {dts}  "
+                  f"ratio {h_ / t_:5.2f}  err {err:.1e} {dts} busy {busy:.2f} "
                   f"[t {' '.join(f'{v:.2f}' for v in th_ms)} | h {' '.join(f'{v:.2f}' for v in hg_ms)}]",
                   flush=True)
 

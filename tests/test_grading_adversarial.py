@@ -19,9 +19,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from handgrad.grading import grade_command, results
-from handgrad.grading.sandbox import Limits
 from grading_helpers import (
     CORPUS,
     FIXTURE,
@@ -31,6 +28,9 @@ from grading_helpers import (
     reference_source,
     reference_submission,
 )
+
+from handgrad.grading import grade_command, results
+from handgrad.grading.sandbox import Limits
 
 if sys.version_info >= (3, 11):
     import tomllib

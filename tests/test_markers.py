@@ -276,3 +276,15 @@ def test_leak_check_catches_a_hint_that_gives_the_answer():
     regions = markers.regions(code)
     out = markers.strip(code, "tanh.py")
     assert [n for n, _ in markers.leaks(regions, out)] == [14]
+
+
+def test_region_at_module_level_has_no_function():
+    code = src('''
+        # BEGIN SOLUTION
+        TABLE = [1, 2, 3]
+        # END SOLUTION
+    ''')
+    (region,) = markers.regions(code)
+    assert region.function is None
+    assert raises_of(markers.strip(code, "m.py")) == [
+        f"this code: {markers.DEFAULT_HINT} -- see the handout"]

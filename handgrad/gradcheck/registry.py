@@ -505,3 +505,35 @@ register(OpSpec(
     arg_names=("scores", "y", "mask"), batch_coupled=True,
     description="masked softmax cross-entropy over (N, T, V), summed over time, mean over N",
     tags=("loss", "sequence")))
+
+
+# --- handgrad.losses.clipped_error_mse ----------------------------------------------------
+
+CLIPPED_ERROR_CLIP = 1.3  # not the default 1.0, so a clip hard-coded in backward is caught
+
+
+def _clipped_error_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+    n, d = dims["N"], dims["D"]
+    target = rng.standard_normal((n, d))
+    # Errors on both sides of the clip (zero gradient beyond it), well away from |r| = clip.
+    small = rng.uniform(0.1, 0.8, (n, d)) * CLIPPED_ERROR_CLIP
+    large = rng.uniform(1.25, 3.0, (n, d)) * CLIPPED_ERROR_CLIP
+    inside = _balanced_signs(rng, (n, d)) > 0
+    residual = _balanced_signs(rng, (n, d)) * np.where(inside, small, large)
+    return ((target + residual).astype(dtype), target.astype(dtype)), {"clip": CLIPPED_ERROR_CLIP}
+
+
+def _clipped_error_kinks(args: tuple[Any, ...], kwargs: Mapping[str, Any]
+                         ) -> dict[int, np.ndarray]:
+    """The gradient jumps where |pred - target| = clip, in both arguments."""
+    r = np.asarray(args[0], dtype=np.float64) - np.asarray(args[1], dtype=np.float64)
+    distance = np.abs(np.abs(r) - float(kwargs.get("clip", 1.0)))
+    return {0: distance, 1: distance}
+
+
+register(OpSpec(
+    name="clipped_error_mse", module="handgrad.losses.clipped_error_mse",
+    make_inputs=_clipped_error_inputs, dims={"N": 4, "D": 3}, arg_names=("pred", "target"),
+    kink_distance=_clipped_error_kinks, batch_coupled=True,
+    description=f"half mean of clip(pred - target, -c, c)**2, c={CLIPPED_ERROR_CLIP}; zero "
+                f"gradient beyond the clip", tags=("loss", "kinked")))

@@ -30,7 +30,7 @@ class GradCheckError(AssertionError):
 class ContractError:
     """One broken rule of the op contract, e.g. ``ContractError("dout-mutated", "...")``.
 
-    ``check`` is a short stable name (see ``CONTRACT_CHECKS`` in ``handgrad.gradcheck.check``);
+    ``check`` is a short stable name (see ``handgrad.gradcheck.CONTRACT_CHECKS``);
     ``message`` says what was expected and what came.
     """
 

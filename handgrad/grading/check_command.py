@@ -165,9 +165,12 @@ def explain(r: Any) -> list[str]:
     """The lines under a row that did not pass: the message, a hint, what the code printed."""
     out = []
     message = _one_line(getattr(r, "message", "") or "")
-    if message and r.status != "not_implemented":
+    if message:
         out.append(message)
-    hint = getattr(r, "hint", None) or pattern_hint(r) or STATUS_HINTS.get(r.status)
+    hint = getattr(r, "hint", None)
+    if not hint and r.status in ("failed", "error"):
+        hint = pattern_hint(r)
+    hint = hint or STATUS_HINTS.get(r.status)
     if hint:
         out.append(f"hint: {_one_line(hint)}")
     printed = [line.rstrip() for line in str(getattr(r, "output", "") or "").splitlines()

@@ -98,7 +98,14 @@ def grade_batch(assignment_path: str, submissions: str, out: str, *, workers: in
         print(f"handgrad grade: {subs_dir} is not a folder", file=sys.stderr)
         return 2
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if not out_dir.exists():
+        out_dir.mkdir(parents=True)
+        out_dir.chmod(0o700)  # results (and the secret seed) are for the grader's user only
+    for folder in (subs_dir, out_dir):
+        if _open_to_others(folder):
+            print(f"handgrad grade: warning: {folder} can be read by other users; workers "
+                  f"are kept out by their Python-level guards only, so make it private "
+                  f"(chmod 700 it or a parent folder)", file=sys.stderr)
     manifest_path = out_dir / "manifest.json"
     old_manifest = results.read_json(manifest_path) or {}
     if seed is None:
@@ -213,6 +220,25 @@ def grade_batch(assignment_path: str, submissions: str, out: str, *, workers: in
         return 1 if grader_error_seen or grader.grader_errors() else 0
     finally:
         grader.close()
+
+
+def _open_to_others(path: object) -> bool:
+    """Whether a user other than the owner (and its group) can reach and read ``path``."""
+    import os
+    import stat
+    from pathlib import Path
+
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return False  # without root, workers run as this user anyway
+    p = Path(path).resolve()
+    for part in [*reversed(p.parents), p]:
+        try:
+            mode = part.stat().st_mode
+        except OSError:
+            return False
+        if not mode & stat.S_IXOTH:
+            return False
+    return bool(p.stat().st_mode & stat.S_IROTH)
 
 
 def _limits_dict(limits: object) -> dict:

@@ -41,12 +41,14 @@ inside one top-level folder. See :mod:`handgrad.grading.submission`.
 
 How a check runs: one fresh sandboxed worker process per checked function per submission
 runs all its draws (public, then hidden), so one function's infinite loop, crash or memory
-bomb costs only that function; the draws of one function share a process, which is the
-isolation traded for speed (a fresh interpreter with NumPy costs ~0.1-0.2 s; one per draw
-would be five times the processes). See :mod:`handgrad.grading.sandbox` (isolation),
-:mod:`handgrad.grading.worker` (what runs inside), :mod:`handgrad.grading.draws` (expected
-values, computed here and never sent to a worker) and :mod:`handgrad.grading.verdict`
-(comparisons; a check passes only on a positive verdict).
+bomb costs only that function. The draws of one function share a process: that is the
+isolation traded for speed (one process per draw would be five times the processes), and it
+is harmless, since all of them run the same student code. Workers are forked from a pristine
+fork server on Linux (about 30 ms each instead of 0.2-0.5 s for a new interpreter with
+NumPy). See :mod:`handgrad.grading.sandbox` (isolation), :mod:`handgrad.grading.worker` (what
+runs inside), :mod:`handgrad.grading.draws` (expected values, computed here and never sent to
+a worker) and :mod:`handgrad.grading.verdict` (comparisons; a check passes only on a positive
+verdict).
 """
 
 from __future__ import annotations
@@ -233,7 +235,7 @@ class Grader:
         cpu = lim.cpu_seconds or (timeout * (ndraws + 1) + lim.startup_seconds + 5)
         processes = lim.processes
         if not sandbox.running_as_root():
-            processes += sandbox.user_process_count()
+            processes = max(processes, 16) + sandbox.user_process_count()
         return {"memory_bytes": int(lim.memory_mb) << 20, "cpu_seconds": int(cpu + 0.999),
                 "file_size_bytes": int(lim.file_size_mb) << 20, "open_files": lim.open_files,
                 "processes": processes}

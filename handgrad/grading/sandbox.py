@@ -2,40 +2,42 @@
 
 Isolation, per worker process (one per checked function per submission, see the runner):
 
-- a fresh process ``python -I -B -m handgrad.grading.worker FD`` in its own session and
-  process group, with a scrubbed environment (minimal ``PATH``, ``HOME`` and ``TMPDIR`` in its
-  folder, BLAS/OpenMP threads pinned to 1) and ``cwd`` = a fresh temporary folder holding
-  only a copy of that submission's files;
-- resource limits (address space, CPU time, file size, open files, processes, no core dumps),
-  applied by the worker before any student code runs;
+- a new process in its own session and process group, with a scrubbed environment (minimal
+  ``PATH``, ``HOME`` and ``TMPDIR`` in its folder, BLAS/OpenMP/handgrad threads pinned to 1)
+  and ``cwd`` = a fresh temporary folder holding only a copy of that submission's files.
+  On Linux it is forked from a pristine fork server (:mod:`handgrad.grading.zygote`, ~30 ms)
+  instead of starting an interpreter and NumPy (~0.2-0.5 s of CPU); the fork server never
+  runs student code or holds expected values, so each child is as fresh as an exec'd
+  ``python -I -B -m handgrad.grading.worker FD UID``, which is the fallback (and what
+  ``HANDGRAD_SANDBOX_ZYGOTE=0`` forces);
+- resource limits (address space, CPU time, file size, open files, processes, no core
+  dumps), applied by the worker before any student code runs;
 - when the grader runs as root, the worker becomes a dedicated unprivileged uid (and gid, no
   supplementary groups) before any student code runs (it drops root itself, after loading
   the interpreter, so a Python installed where only root can read still works), one uid per
-  concurrently running worker, reserved with a lock file so
-  that two graders on one machine never share one. ``RLIMIT_NPROC`` is then a real bound
-  (it counts processes per uid), the worker cannot signal or read the grader (different uid),
-  other workers' folders are private (mode 0700, other uids), and after the worker ends every
-  process still owned by that uid is killed, including anything that escaped the process group
-  with ``setsid``;
+  concurrently running worker, reserved with a lock file so that two graders on one machine
+  never share one. ``RLIMIT_NPROC`` = 1 on that uid makes the kernel refuse any fork or
+  thread; the worker cannot signal or read the grader (different uid); other workers'
+  folders are private (mode 0700, other uids); and after the worker ends every process still
+  owned by that uid is killed;
 - without root, the worker runs as the grader's own user: ``RLIMIT_NPROC`` can only bound the
-  user's total process count (it is set to the current count plus a margin), process creation
-  is refused by the worker's audit hook, and file access outside the worker's folder is refused
-  by the same hook; a determined attacker with native code could still reach files the user
-  can read. Grade untrusted submissions as root (e.g. in a container), which Gradescope does.
+  user's total process count (it is set to the current count plus 16); process creation,
+  signals, ``ctypes``, sockets, and file access outside the worker's folder are refused by the
+  worker's audit hook, which is not a kernel boundary: grade untrusted submissions as root
+  (e.g. in a container), as Gradescope does;
 - the wall-clock limit is enforced here: when a deadline passes, the whole process group is
-  killed with SIGKILL (no cooperative interrupt). The first deadline allows for interpreter
-  start-up and the student's import; each complete result frame restarts the clock for the
-  next draw.
+  killed with SIGKILL (no cooperative interrupt). The first deadline allows for start-up and
+  the student's import; each complete result frame restarts the clock for the next draw.
 
 Student stdout and stderr go to one pipe, read here and capped (head and tail kept); results
-come back on a separate inherited pipe and are parsed by :class:`handgrad.grading.wire.FrameReader`.
+come back on a separate inherited pipe and are parsed by
+:class:`handgrad.grading.wire.FrameReader`.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import fcntl
 import itertools
 import json
 import os
@@ -69,7 +71,10 @@ class Limits:
     ``timeout`` (wall-clock seconds per draw) defaults to each check's ``timeout`` in the
     spec; ``cpu_seconds`` (per worker process) defaults to ``timeout * (draws + 1) + 5``, a
     backstop for a worker orphaned by a dead grader. ``startup_seconds`` is added to the first
-    deadline, for interpreter start-up and importing the student's module.
+    deadline, for interpreter start-up and importing the student's module. ``processes`` is
+    ``RLIMIT_NPROC`` for the worker's dedicated uid when the grader runs as root: 1 means the
+    worker can neither fork nor start threads (a backward pass needs neither); without root it
+    is added to the user's current process count.
     """
 
     timeout: float | None = None
@@ -77,7 +82,7 @@ class Limits:
     memory_mb: int = 1024
     file_size_mb: int = 16
     open_files: int = 64
-    processes: int = 16
+    processes: int = 1
     output_bytes: int = 64 * 1024
     startup_seconds: float = 10.0
 
@@ -156,6 +161,8 @@ class UidPool:
         return d
 
     def acquire(self) -> int:
+        import fcntl
+
         with self._lock:
             if self._free:
                 return self._free.pop()
@@ -392,7 +399,12 @@ class _Zygote:
             self._slots.pop(rid, None)
             return None
         if not slot[0].wait(timeout):
+            # A fork server that does not answer is not trusted again: closing the socket
+            # makes it exit, and its children die with it.
             self._slots.pop(rid, None)
+            self.dead = True
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
             return None
         return slot[1]
 
@@ -485,10 +497,9 @@ def run_worker(request: bytes, files: dict[str, bytes], *, workspace: Workspace,
         fds["in_r"], fds["in_w"] = os.pipe()
         if zygote is not None:
             pid = zygote.spawn(workdir, uid, [fds["in_r"], fds["out_w"], fds["result_w"]])
-            if pid is None:
-                run.spawn_error = "cannot start the worker: the worker host did not answer"
-                return run
-        else:
+            if pid is None:  # the fork server is gone: start this worker the slow way
+                zygote = None
+        if zygote is None:
             try:
                 proc = subprocess.Popen(
                     [python, "-I", "-B", "-m", "handgrad.grading.worker",
@@ -635,6 +646,13 @@ def _finish(proc: subprocess.Popen, grace: float) -> None:
     """Let an exec'd worker end (up to ``grace`` s), kill its group, then reap it."""
     # Wait without reaping, so that the process group id cannot be reused before the kill.
     end = time.monotonic() + grace
+    if not hasattr(os, "waitid"):  # e.g. macOS: poll (and reap), then kill what is left
+        while proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.002)
+        if proc.returncode is None:
+            _kill_group(proc.pid)
+        proc.wait()
+        return
     while True:
         try:
             info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)

@@ -40,7 +40,12 @@ regions stay as reference code in the starter, marker lines removed)::
     ]
 
 A check may also carry ``hint = "..."``: the one-line hint of its stub in the starter, replacing
-the hint on the function's ``# BEGIN SOLUTION hint: ...`` line for this assignment.
+the hint on the function's ``# BEGIN SOLUTION hint: ...`` line for this assignment. Two checks
+of one function (e.g. train and test mode of batchnorm) may both target it; give its hint once.
+
+The ``assignment.toml`` that ``handgrad assign`` writes into a student starter is this file's
+public part only: no ``hidden_dims``, ``hidden_seeds``, ``keep`` or ``hint``, with each check's
+values written out (see :func:`handgrad.grading.starter.student_toml`).
 """
 
 from __future__ import annotations

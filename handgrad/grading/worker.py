@@ -14,7 +14,9 @@ in this order:
    reference modules, ``handgrad.gradcheck`` and autodiff libraries (recorded as *flags*),
    refuse to read the reference sources or the grader's folders, to write outside the
    working folder, to open directories, to create processes or links, to send signals, to use
-   ``ctypes`` or sockets;
+   ``ctypes`` or sockets (modules such as ``subprocess`` and ``socket`` can be imported,
+   since NumPy's own helpers import them, but not used); as root, ``RLIMIT_NPROC`` = 1 on
+   the worker's dedicated uid also makes the kernel refuse any new process or thread;
 3. imports the student's module from the working folder;
 4. for each draw of the request: ``kind == "backward"``: runs the student's forward on copies
    of the inputs, then the student's backward with the grader's ``dout``, counting calls of
@@ -30,6 +32,7 @@ can only make their own draws fail. The module imports only the standard library
 
 from __future__ import annotations
 
+import builtins as _builtins
 import os
 import sys
 
@@ -38,6 +41,7 @@ import numpy as np
 from handgrad.grading import wire
 
 # Bound before any student code runs, so rebinding builtins cannot change what the worker uses.
+_saved_builtins = dict(_builtins.__dict__)
 _type = type
 _isinstance = isinstance
 _BaseException = BaseException
@@ -63,9 +67,6 @@ FORBIDDEN_EVENTS = {
 PATH_EVENTS = {"os.mkdir": (0,), "os.remove": (0,), "os.rmdir": (0,), "os.rename": (0, 1),
                "os.chmod": (0,), "os.chown": (0,), "os.truncate": (0,), "os.utime": (0,),
                "shutil.rmtree": (0,)}
-# Importing these is refused (creating processes is refused anyway, by the audit hook);
-# sockets can be imported, but creating one is refused by the audit hook.
-DENIED_MODULES = ("subprocess", "_posixsubprocess", "multiprocessing")
 AUTODIFF_MODULES = ("torch", "jax", "autograd", "tensorflow")
 
 
@@ -77,15 +78,20 @@ def _prefix_match(name: str, prefixes: tuple[str, ...]) -> str | None:
 
 
 class Guard:
-    """The worker's rules for student code; ``flags`` records what looks like cheating."""
+    """The worker's rules for student code; ``flags`` records what looks like cheating.
+
+    These rules live in the student's interpreter, so they are a Python-level fence, not a
+    kernel boundary: they stop the usual routes (and flag them), while what must never be
+    reached (the grader's memory, files only the grader's user may read, other workers'
+    folders, more processes) is protected by the kernel through the worker's uid and limits.
+    """
 
     def __init__(self, request: dict) -> None:
         self.flags: list[str] = []
-        self.active = False
         self.flag_modules = tuple(request.get("reference_modules", ()))
         self.grader_modules = tuple(request.get("grader_modules", ()))
         self.workdir = _realpath(os.getcwd())
-        self.protected_files = {_realpath(p) for p in request.get("protected_files", ())}
+        self.protected_files = frozenset(_realpath(p) for p in request.get("protected_files", ()))
         self.protected_stems: dict[str, tuple[str, ...]] = {}
         for p in self.protected_files:
             folder, base = os.path.split(p)
@@ -117,9 +123,6 @@ class Guard:
             self.flag(f"imports the automatic-differentiation library {hit}")
             raise ImportError(f"importing {hit} is not allowed: write the gradient by hand "
                               f"(this attempt is flagged for the instructor)")
-        hit = _prefix_match(name, DENIED_MODULES)
-        if hit is not None:
-            raise ImportError(f"importing {hit} is not allowed in the grader")
 
     # --- files
     def _under(self, path: str, roots: tuple[str, ...]) -> bool:
@@ -181,8 +184,6 @@ class Guard:
                                       f"is not allowed in the grader")
 
     def audit(self, event: str, args: tuple) -> None:
-        if not self.active:
-            return
         if event == "open":
             self.check_open(args)
         elif event == "import":
@@ -198,8 +199,7 @@ class Guard:
 
     # --- the meta-path finder protocol (a second layer: importlib does not raise "import")
     def find_spec(self, fullname: str, path=None, target=None):  # noqa: ANN001
-        if self.active:
-            self.check_import(fullname)
+        self.check_import(fullname)
         return None
 
     def install(self) -> None:
@@ -207,8 +207,7 @@ class Guard:
             if _prefix_match(name, self.flag_modules + self.grader_modules):
                 del sys.modules[name]
         sys.meta_path.insert(0, self)
-        sys.addaudithook(self.audit)
-        self.active = True
+        sys.addaudithook(self.audit)  # from here on, for good: a hook cannot be removed
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -223,6 +222,16 @@ class Channel:
         while data:
             n = _write(self.fd, data)
             data = data[n:]
+
+
+def restore_builtins() -> None:
+    """Undo any change student code made to ``builtins`` (the worker's own code needs them)."""
+    current = _builtins.__dict__
+    for key in [k for k in current if k not in _saved_builtins]:
+        del current[key]
+    for key, value in _saved_builtins.items():
+        if current.get(key) is not value:
+            current[key] = value
 
 
 def flush_output() -> None:
@@ -358,7 +367,7 @@ PRELOAD = ("math", "cmath", "random", "functools", "itertools", "collections",
            "traceback", "logging", "pathlib", "io", "queue", "pprint", "reprlib", "datetime",
            "hashlib", "keyword", "linecache", "tokenize", "concurrent.futures", "contextvars",
            "handgrad._validation", "handgrad._blocks", "unittest", "difflib", "pprint",
-           "stringprep", "encodings.idna", "encodings.latin_1",
+           "stringprep", "subprocess", "numpy.testing", "encodings.idna", "encodings.latin_1",
            "encodings.ascii", "encodings.utf_8_sig", "encodings.cp1252")
 
 
@@ -519,11 +528,13 @@ def run(request: dict, blobs: list[bytes], channel: Channel, uid: int | None,
         module = import_student(module_name, path)
     except _BaseException as exc:  # noqa: BLE001 - any failure of student code is reported
         del reserve
+        restore_builtins()
         flush_output()
         status, message = describe_exception(exc, path)
         channel.send({"type": "import_failed", "status": status,
                       "message": message, "flags": list(guard.flags)})
         return
+    restore_builtins()
     flush_output()
     function = request["function"]
     target = getattr(module, function, None) if _isinstance(function, str) else None
@@ -560,7 +571,10 @@ def run(request: dict, blobs: list[bytes], channel: Channel, uid: int | None,
                 args = copy_tree(draw["args"])
                 kwargs = copy_tree(draw["kwargs"])
                 report["where"] = "forward"
-                result = forward(*args, **kwargs)
+                try:
+                    result = forward(*args, **kwargs)
+                finally:
+                    restore_builtins()
                 if _type(result) is not tuple or len(result) != 2:
                     raise TypeError(f"{forward_name} must return (out, cache), got "
                                     f"{_type(result).__name__}")
@@ -574,6 +588,7 @@ def run(request: dict, blobs: list[bytes], channel: Channel, uid: int | None,
                     value = target(dout, cache)
                 finally:
                     counter["in_backward"] = False
+                    restore_builtins()
                 report["forward_calls"] = counter["calls"]
                 report["cache_mutated"] = changed(saved)
                 tree = {"value": value, "args_after": list(args), "dout_after": dout,
@@ -582,12 +597,16 @@ def run(request: dict, blobs: list[bytes], channel: Channel, uid: int | None,
                 args = copy_tree(draw["args"])
                 kwargs = copy_tree(draw["kwargs"])
                 report["where"] = "call"
-                value = target(*args, **kwargs)
+                try:
+                    value = target(*args, **kwargs)
+                finally:
+                    restore_builtins()
                 tree = {"value": value, "args_after": list(args), "kwargs_after": kwargs}
             node, out_blobs = wire.encode(tree)
             report["status"] = "ok"
             report["data"] = node
         except _BaseException as exc:  # noqa: BLE001 - SystemExit, KeyboardInterrupt, ...
+            restore_builtins()
             if _isinstance(exc, MemoryError):
                 reserve = None
             status, message = describe_exception(exc, path)

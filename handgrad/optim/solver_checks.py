@@ -1,0 +1,223 @@
+"""What the Solver checks: options, callbacks, the model, the data and the task before any
+training, and the gradients ``model.loss`` returns at every step.
+
+Every function raises ``TypeError`` or ``ValueError`` with a message that starts with
+``Solver:`` and names the option, key or attribute, what was expected and what came, so that a
+mistake surfaces at construction time instead of epochs into a run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping
+from numbers import Integral, Real
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from handgrad.optim.rules import RULES
+
+HOOKS = ("on_train_begin", "on_step_begin", "on_step_end", "on_epoch_end", "on_train_end")
+DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
+
+
+def positive_int(name: str, value: Any, *, allow_zero: bool = False,
+                 allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    low = 0 if allow_zero else 1
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(f"Solver: {name} must be {kind} int, got {value!r}")
+    return int(value)
+
+
+def positive_float(name: str, value: Any, *, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if (isinstance(value, bool) or not isinstance(value, Real) or not value > 0
+            or not math.isfinite(float(value))):
+        raise ValueError(f"Solver: {name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def rule_name(update_rule: Any) -> str:
+    """The name of an update rule given by name (or as one of the built-in rule functions)."""
+    if callable(update_rule) and getattr(update_rule, "rule_name", None) in RULES:
+        update_rule = update_rule.rule_name
+    if not isinstance(update_rule, str):
+        raise TypeError(f"Solver: update_rule must be a rule name, one of "
+                        f"{', '.join(sorted(RULES))}; got {update_rule!r}")
+    return update_rule
+
+
+def check_seed(seed: Any) -> int | None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)):
+        raise TypeError(f"Solver: seed must be an int or None, got {seed!r}")
+    return seed
+
+
+def checkpoint_path(checkpoint: str | os.PathLike | None) -> Path | None:
+    """The checkpoint option as a Path (None stays None); its directory must exist."""
+    path = None if checkpoint is None else Path(checkpoint)
+    if path is not None and not path.parent.is_dir():
+        raise ValueError(f"Solver: the directory of checkpoint {str(path)!r} "
+                         f"does not exist")
+    return path
+
+
+def first_non_finite(X: np.ndarray) -> tuple[int, ...] | None:
+    """Index of the first NaN or inf in a float array (checked in blocks of rows, so a large
+    dataset does not need a boolean copy of itself), or None."""
+    if X.dtype.kind != "f":
+        return None
+    if X.ndim == 0:
+        return None if np.isfinite(X) else ()
+    rows = max(1, (1 << 20) // max(1, math.prod(X.shape[1:])))
+    for start in range(0, X.shape[0], rows):
+        block = X[start:start + rows]
+        finite = np.isfinite(block)
+        if not finite.all():
+            where = np.argwhere(~finite)[0]
+            return (int(where[0]) + start, *(int(i) for i in where[1:]))
+    return None
+
+
+def check_callbacks(callbacks: Iterable[Any]) -> list[Any]:
+    """The callbacks as a list; each must have every hook of the callback protocol."""
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        missing = [h for h in HOOKS if not callable(getattr(cb, h, None))]
+        if missing:
+            raise TypeError(f"Solver: callback {cb!r} lacks {', '.join(missing)}; "
+                            f"subclass handgrad.optim.callbacks.Callback")
+    return callbacks
+
+
+def check_model(model: Any) -> None:
+    """A dict ``params`` of float arrays, a ``loss`` method, ``buffers`` a dict of arrays."""
+    params = getattr(model, "params", None)
+    if not isinstance(params, dict) or not params:
+        raise TypeError("Solver: model must have a non-empty dict `params` of float arrays")
+    for name, p in params.items():
+        if not isinstance(p, np.ndarray) or p.dtype.kind != "f":
+            got = p.dtype if isinstance(p, np.ndarray) else type(p).__name__
+            raise TypeError(f"Solver: model.params[{name!r}] must be a float numpy array, "
+                            f"got {got}")
+    if not callable(getattr(model, "loss", None)):
+        raise TypeError("Solver: model must have a method loss(X, y=None)")
+    buffers = getattr(model, "buffers", None)
+    if buffers is not None and (not isinstance(buffers, Mapping) or not all(
+            isinstance(b, np.ndarray) for b in buffers.values())):
+        raise TypeError("Solver: model.buffers must be a dict of numpy arrays")
+
+
+def check_data(data: Any) -> None:
+    """The four keys, numeric arrays with one row per example, matching lengths, finite X."""
+    if not isinstance(data, Mapping):
+        raise TypeError(f"Solver: data must be a dict with keys {', '.join(DATA_KEYS)}, "
+                        f"got {type(data).__name__}")
+    missing = [k for k in DATA_KEYS if k not in data]
+    if missing:
+        raise ValueError(f"Solver: data is missing {', '.join(map(repr, missing))} "
+                         f"(it needs {', '.join(DATA_KEYS)})")
+    for key in DATA_KEYS:
+        value = data[key]
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"Solver: data[{key!r}] must be a numpy array, "
+                            f"got {type(value).__name__}")
+        if value.ndim == 0:
+            raise ValueError(f"Solver: data[{key!r}] must have one row per example, "
+                             f"got a 0-d array")
+        if value.dtype.kind not in "iuf":
+            raise TypeError(f"Solver: data[{key!r}] must hold numbers, got dtype "
+                            f"{value.dtype}")
+    for split in ("train", "val"):
+        X, y = data[f"X_{split}"], data[f"y_{split}"]
+        if X.shape[0] != y.shape[0]:
+            raise ValueError(f"Solver: X_{split} has {X.shape[0]} examples but y_{split} "
+                             f"has {y.shape[0]}")
+        if X.shape[0] == 0:
+            raise ValueError(f"Solver: X_{split} is empty")
+        bad = first_non_finite(X)
+        if bad is not None:
+            raise ValueError(f"Solver: X_{split} contains {X[bad]} at index {bad}; "
+                             f"clean the data first")
+
+
+def check_task(model: Any, X_train: np.ndarray, y_train: np.ndarray, y_val: np.ndarray
+               ) -> tuple[str, str, int | None]:
+    """Decide classification or regression, probe the model, check the targets.
+
+    Returns ``(task, metric, num_classes)``: ``metric`` is ``"accuracy"`` or ``"mse"``,
+    ``num_classes`` is None for regression.
+    """
+    task = getattr(model, "task", None)
+    if task is None:
+        task = "regression" if y_train.dtype.kind == "f" else "classification"
+    if task not in ("classification", "regression"):
+        raise ValueError(f"Solver: model.task must be 'classification' or 'regression', "
+                         f"got {task!r}")
+    metric = "accuracy" if task == "classification" else "mse"
+    targets = {"train": y_train, "val": y_val}
+
+    probe = model.loss(X_train[:2])
+    if not isinstance(probe, np.ndarray) or probe.ndim == 0 or \
+            probe.shape[0] != min(2, X_train.shape[0]):
+        got = probe.shape if isinstance(probe, np.ndarray) else type(probe).__name__
+        raise TypeError(f"Solver: model.loss(X) must return an array of scores with one row "
+                        f"per example; for 2 examples it returned {got}")
+    num_classes: int | None = None
+    if task == "classification":
+        declared = getattr(model, "num_classes", None)
+        if declared is None:
+            declared = probe.shape[-1]
+        num_classes = int(declared)
+        for split, y in targets.items():
+            if y.dtype.kind not in "iu":
+                raise TypeError(f"Solver: y_{split} must hold integer class labels for "
+                                f"classification, got dtype {y.dtype} (for a regression "
+                                f"model set model.task = 'regression')")
+            if y.shape[1:] != probe.shape[1:-1]:
+                raise ValueError(f"Solver: y_{split} has shape {y.shape}, but the model "
+                                 f"scores of shape {probe.shape} call for labels of shape "
+                                 f"(N,{''.join(f' {d},' for d in probe.shape[1:-1])})")
+            bad = (y < 0) | (y >= num_classes)
+            if bad.any():
+                where = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise ValueError(f"Solver: y_{split} holds label {int(y[where])} at index "
+                                 f"{where[0] if len(where) == 1 else where}, outside "
+                                 f"[0, {num_classes}) (the model has "
+                                 f"{num_classes} classes)")
+    else:
+        for split, y in targets.items():
+            if y.dtype.kind != "f":
+                raise TypeError(f"Solver: y_{split} must hold float targets for "
+                                f"regression, got dtype {y.dtype}")
+            if not np.isfinite(y).all():
+                raise ValueError(f"Solver: y_{split} contains NaN or inf")
+            if math.prod(y.shape[1:]) != math.prod(probe.shape[1:]):
+                hint = (" (integer class labels make this a classification problem)"
+                        if probe.ndim == 2 and probe.shape[1] > 1 and y.ndim == 1 else "")
+                raise ValueError(f"Solver: y_{split} has shape {y.shape} but the model "
+                                 f"predicts shape {probe.shape[1:]} per example{hint}")
+    return task, metric, num_classes
+
+
+def check_grads(grads: Mapping[str, Any], params: Mapping[str, np.ndarray]) -> None:
+    """The gradients from ``model.loss``: keyed like ``params``, each an array of exactly its
+    parameter's shape and dtype."""
+    if grads.keys() != params.keys():
+        missing = sorted(set(params) - set(grads))
+        extra = sorted(set(grads) - set(params))
+        raise ValueError(f"Solver: model.loss returned gradients for {sorted(grads)} but "
+                         f"params are {sorted(params)} (missing {missing}, extra {extra})")
+    for name, g in grads.items():
+        p = params[name]
+        if not isinstance(g, np.ndarray) or g.shape != p.shape or g.dtype != p.dtype:
+            got = (f"shape {g.shape}, dtype {g.dtype}" if isinstance(g, np.ndarray)
+                   else type(g).__name__)
+            raise ValueError(f"Solver: the gradient of {name!r} must match the parameter "
+                             f"(shape {p.shape}, dtype {p.dtype}), got {got}")
