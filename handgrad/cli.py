@@ -14,9 +14,11 @@ from collections.abc import Sequence
 
 # name -> (module providing add_arguments/run, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "gradcheck": ("handgrad.gradcheck.command", "check every op's backward against numerical gradients"),
+    "gradcheck": ("handgrad.gradcheck.command",
+                  "check every op's backward against numerical gradients"),
     "train": ("handgrad.models.command", "train a net on shipped or generated data"),
-    "diagnose": ("handgrad.diagnostics.command", "show the leaks of backpropagation and their fixes"),
+    "diagnose": ("handgrad.diagnostics.command",
+                 "show the leaks of backpropagation and their fixes"),
     "assign": ("handgrad.grading.assign_command", "turn an assignment into a student starter"),
     "check": ("handgrad.grading.check_command", "check your assignment work locally (students)"),
     "grade": ("handgrad.grading.grade_command", "grade a folder of submissions (instructors)"),

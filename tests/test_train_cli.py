@@ -58,6 +58,15 @@ def test_train_rnn_small_run_prints_table_and_sample(tmp_path, capsys):
     assert plot.read_bytes().startswith(PNG_MAGIC)
 
 
+def test_train_rnn_minutes_picks_a_number_of_epochs(capsys):
+    code = main(["train", "rnn", "--minutes", "0.001", "--hidden", "8", "--wordvec", "4",
+                 "--seq-len", "8", "--stride", "4000", "--sample", "0", "--no-plot", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert re.search(r"batch 50, 1 epoch, clip norm 5 \(about 0.001 min\)", out), out
+    assert "sample" not in out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "fc", "--lr", "-1"], "argument --lr: must be > 0, got -1"),
     (["train", "fc", "--hidden", "0"], "argument --hidden: must be > 0, got 0"),

@@ -15,10 +15,12 @@ fraction of exact zeros.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from handgrad.diagnostics._plain import plain
 
 SATURATION_THRESHOLD = 0.01
 HISTOGRAM_BINS = 50
@@ -97,7 +99,7 @@ class ActivationStats:
 
     def to_dict(self, histogram: bool = True) -> dict[str, Any]:
         """JSON-serializable dict (without the histogram when ``histogram`` is False)."""
-        out = asdict(self)
+        out = plain(self)
         if not histogram:
             del out["counts"], out["edges"]
         return out
@@ -108,8 +110,11 @@ class ActivationStats:
 
 def activation_stats(out: np.ndarray, activation: str, *, layer: str = "",
                      threshold: float = SATURATION_THRESHOLD,
-                     bins: int = HISTOGRAM_BINS) -> ActivationStats:
-    """Statistics of a layer's outputs ``out`` (any shape; every entry counts)."""
+                     bins: int | None = HISTOGRAM_BINS) -> ActivationStats:
+    """Statistics of a layer's outputs ``out`` (any shape; every entry counts).
+
+    ``bins=None`` skips the histogram (``counts`` and ``edges`` are then empty), which is
+    most of the cost."""
     out = np.asarray(out)
     if out.size == 0:
         raise ValueError(f"activation_stats: the activations of {layer or 'the layer'} are "
@@ -118,8 +123,10 @@ def activation_stats(out: np.ndarray, activation: str, *, layer: str = "",
         raise ValueError(f"activation_stats: activation must be 'sigmoid', 'tanh' or 'relu', "
                          f"got {activation!r}")
     flat = out.reshape(-1)
-    counts, edges = np.histogram(flat[np.isfinite(flat)], bins=bins,
-                                 range=_range(activation, flat))
+    counts, edges = np.zeros(0, dtype=np.int64), np.zeros(0)
+    if bins:
+        counts, edges = np.histogram(flat[np.isfinite(flat)], bins=bins,
+                                     range=_range(activation, flat))
     return ActivationStats(
         layer=layer, activation=activation, mean=float(flat.mean()), std=float(flat.std()),
         saturated=(saturated_fraction(out, activation, threshold)

@@ -12,11 +12,12 @@ steps of a recurrent layer) counts as examples.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from handgrad.diagnostics._plain import plain
 from handgrad.diagnostics.activations import hidden_layers
 
 NEARLY_DEAD = 0.01
@@ -44,7 +45,7 @@ class DeadUnits:
                 f"(active on < {100 * NEARLY_DEAD:g}%)")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
     def __str__(self) -> str:
         return self.summary()

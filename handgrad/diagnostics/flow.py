@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from handgrad.diagnostics._plain import plain
 
 HEALTHY_UPDATE_RATIO = 1e-3
 
@@ -100,7 +102,7 @@ class GradientFlow:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = plain(self)
         for key in ("grad_norms", "param_norms"):
             out[key] = {k: _finite(v) for k, v in out[key].items()}
         return out

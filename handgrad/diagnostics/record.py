@@ -8,7 +8,8 @@ The record (a dict) holds what applies to the model:
 - ``weights``: the weight matrices in order (``weights[i]`` feeds ``layers[i]``);
 - ``grad_norms``, ``param_norms``, ``relative``, ``layer_ratios`` and, when the parameters
   before the step are given, ``update_ratios`` (see :mod:`.flow`);
-- ``zero_fraction`` per parameter and ``zero_examples`` (see :mod:`.zeroed`);
+- ``zero_fraction`` per parameter and, for regression, ``zero_examples`` (see
+  :mod:`.zeroed`);
 - ``recurrent``: the RNN probe (models with ``Wx``, ``Wh``, ``b``; see :mod:`.recurrent`).
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from handgrad.diagnostics import flow as gf
-from handgrad.diagnostics.activations import activation_stats
+from handgrad.diagnostics.activations import HISTOGRAM_BINS, activation_stats
 from handgrad.diagnostics.dead import dead_units
 from handgrad.diagnostics.recurrent import (
     EXPLODING_RATIO,
@@ -57,7 +58,9 @@ def snapshot(model: Any, X: np.ndarray, y: np.ndarray, *,
     get = getattr(model, "hidden_activations", None)
     if callable(get):
         for name, act, out in get(X):
-            stats = activation_stats(out, act, layer=name).to_dict(histogram=histograms)
+            stats = activation_stats(out, act, layer=name,
+                                     bins=HISTOGRAM_BINS if histograms else None
+                                     ).to_dict(histogram=histograms)
             if act == "relu":
                 dead = dead_units(out, layer=name)
                 stats["dead"], stats["nearly_dead"] = dead.dead, dead.nearly_dead
@@ -72,7 +75,10 @@ def snapshot(model: Any, X: np.ndarray, y: np.ndarray, *,
         del record["update_ratios"]
     record["zero_fraction"] = {k: zero_fraction(g) for k, g in grads.items()}
 
-    out_grads = model_output_gradients(model, X, y)
+    # Exactly-zero loss gradients per example flag a clipped regression loss; a softmax
+    # example fit perfectly has one legitimately, so classification skips this forward pass.
+    out_grads = (model_output_gradients(model, X, y) if record["task"] == "regression"
+                 else None)
     record["zero_examples"] = (None if out_grads is None
                                else float(zero_examples(out_grads).mean()))
 

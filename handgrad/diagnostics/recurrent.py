@@ -22,11 +22,12 @@ the spectral radius).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from handgrad.diagnostics._plain import plain
 from handgrad.layers import rnn
 
 EXPLODING_RATIO = 1e2
@@ -91,7 +92,7 @@ class RecurrentFlow:
                 f"{self.spectral_radius:.3g}): {growth}: {self.verdict}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
     def __str__(self) -> str:
         return self.summary()

@@ -10,9 +10,10 @@ returns one :class:`Finding` per problem, each with an actionable message such a
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
+from handgrad.diagnostics._plain import plain
 from handgrad.diagnostics.recurrent import EXPLODING_RATIO, VANISHING_RATIO
 
 
@@ -40,7 +41,7 @@ class Thresholds:
     zero_entries: float = 0.5
 
     def to_dict(self) -> dict[str, float]:
-        return asdict(self)
+        return plain(self)
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,13 @@ def findings(record: dict[str, Any], thresholds: Thresholds | None = None, *,
     where = (f" at step {record['step']} (epoch {record['epoch'] + 1})"
              if record.get("epoch") is not None and record.get("step") else "")
 
+    saturated_weights = set()
     for i, layer in enumerate(record.get("layers", [])):
         name, act = layer["layer"], layer["activation"]
         weight = weights[i] if i < len(weights) else None
         saturated = layer.get("saturated")
         if saturated is not None and saturated > th.saturated:
+            saturated_weights.add(weight)
             rel = relative.get(weight) if weight else None
             reach = (f"; gradient reaching {weight} is {sci(rel)} of its size"
                      if rel is not None else "")
@@ -116,7 +119,7 @@ def findings(record: dict[str, Any], thresholds: Thresholds | None = None, *,
             out.append(Finding("update_high", name, f"{name}: each update changes it by "
                                                     f"{sci(ratio)} of its size (healthy: about "
                                                     f"1e-3); {lr} may be too high"))
-        elif ratio < th.update_low:
+        elif ratio < th.update_low and name not in saturated_weights:
             out.append(Finding("update_low", name, f"{name}: each update changes it by only "
                                                    f"{sci(ratio)} of its size (healthy: about "
                                                    f"1e-3); {lr} may be too low, or the "

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from handgrad.diagnostics._plain import plain
 
 # Losses :func:`model_output_gradients` can run, by the ``loss_name`` a model declares.
 LOSS_MODULES = {
@@ -70,7 +72,7 @@ class ZeroedGradients:
         return text or "no gradients given"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
     def __str__(self) -> str:
         return self.summary()

@@ -51,6 +51,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,6 +270,8 @@ class Workspace:
     def __init__(self, base: str | Path | None = None) -> None:
         self.path = Path(tempfile.mkdtemp(prefix="handgrad-sandbox-", dir=base))
         os.chmod(self.path, 0o711)
+        # removed when this object goes away or the grader exits, even without cleanup()
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
 
     def make(self, files: dict[str, bytes], uid: int | None) -> Path:
         d = Path(tempfile.mkdtemp(prefix="w", dir=self.path))
@@ -285,7 +288,7 @@ class Workspace:
         return d
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        self._finalizer()
 
 
 def worker_env(workdir: Path) -> dict[str, str]:

@@ -126,7 +126,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="distance between the starts of training windows (default T/2)")
     rnn.add_argument("--minutes", type=positive_float, default=None, metavar="M",
                      help="train for about M minutes: the number of epochs is estimated from "
-                          "a short timing (ignored when --epochs is given; default 10 epochs)")
+                          "timing a few steps first (ignored when --epochs is given; "
+                          "default 10 epochs)")
     rnn.add_argument("--sample", type=nonneg_int, default=300, metavar="K",
                      help="characters to sample after training (default 300; 0: none)")
     rnn.add_argument("--temperature", type=positive_float, default=0.8, metavar="TAU",
@@ -157,6 +158,10 @@ def _plot(args: argparse.Namespace, histories: Any, title: str) -> None:
     path = Path(args.plot or f"out/train-{args.model}-{args.data}.png")
     plot_training(histories, path, title=title)
     print(f"curves written to {path}")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _error(message: str) -> int:
@@ -251,7 +256,7 @@ def _run_fc(args: argparse.Namespace) -> int:
           f"{len(data['X_val'])} val / {len(data['X_test'])} test examples)")
     print(f"model: {dims} {model.activation}{bn}, {init}, reg {model.reg:g}, "
           f"{model.dtype.name}; {solver.update_rule} lr {solver.base_lr:g}, batch "
-          f"{solver.batch_size}, {solver.num_epochs} epochs"
+          f"{solver.batch_size}, {_plural(solver.num_epochs, 'epoch')}"
           + (f", clip norm {solver.clip_norm:g}" if solver.clip_norm else "")
           + (f" (resumed at epoch {solver.epoch})" if args.resume else ""))
 
@@ -288,14 +293,22 @@ def _sequence_metrics(model: Any, X: Any, y: Any, batch_size: int = 100) -> tupl
 
 
 def _estimate_epochs(model: Any, data: dict[str, Any], batch_size: int, minutes: float) -> int:
-    """Epochs that fit in about ``minutes``, from timing a few training steps."""
+    """Epochs that fit in about ``minutes``, from the median time of a few training steps.
+
+    Only an estimate: on a machine whose load changes during training the run takes longer
+    or shorter than asked.
+    """
+    import numpy as np
+
     X, y = data["X_train"][:batch_size], data["y_train"][:batch_size]
-    model.loss(X, y)
+    model.loss(X, y)  # warm-up
+    times: list[float] = []
     start = time.perf_counter()
-    reps = 3
-    for _ in range(reps):
+    while len(times) < 3 or (len(times) < 20 and time.perf_counter() - start < 2.0):
+        t0 = time.perf_counter()
         model.loss(X, y)
-    per_step = (time.perf_counter() - start) / reps * 1.1  # + the update itself
+        times.append(time.perf_counter() - t0)
+    per_step = float(np.median(times)) * 1.1  # + the update itself
     steps = -(-data["X_train"].shape[0] // batch_size)
     evals = (min(1000, data["X_train"].shape[0]) + data["X_val"].shape[0]) / batch_size
     per_epoch = per_step * (steps + evals / 3)  # a test-mode forward costs ~1/3 of a step
@@ -341,7 +354,7 @@ def _run_rnn(args: argparse.Namespace) -> int:
           f"windows of {args.seq_len} characters (stride {stride})")
     print(f"model: embedding {model.wordvec_dim} - {model.activation} RNN {model.hidden_dim} - "
           f"softmax over {model.vocab_size}, {model.dtype.name}; {solver.update_rule} lr "
-          f"{solver.base_lr:g}, batch {solver.batch_size}, {solver.num_epochs} epochs"
+          f"{solver.base_lr:g}, batch {solver.batch_size}, {_plural(solver.num_epochs, 'epoch')}"
           + (f", clip norm {solver.clip_norm:g}" if solver.clip_norm else "")
           + (f" (about {args.minutes:g} min)" if args.minutes and not args.epochs else ""))
 
