@@ -371,3 +371,20 @@ def test_monitor_rejects_bad_options():
     with pytest.raises(TypeError, match="unknown threshold"):
         Monitor(saturation=0.5)
     assert Monitor(dead=0.5).thresholds.dead == 0.5
+
+
+def test_vanishing_advice_depends_on_the_radius_and_non_finite_records_stay_json():
+    rec = {"norms": [1.0] * 50, "ratio": 1e-15, "spectral_radius": 0.5, "activation": "tanh"}
+    (small,) = findings({"recurrent": rec})
+    assert small.kind == "vanishing" and "0.50 < 1: initialize Wh nearer 1" in small.message
+    (large,) = findings({"recurrent": {**rec, "spectral_radius": 1.8}})
+    assert "1.80, so saturated tanh units block the gradient" in large.message
+
+    from handgrad.diagnostics.record import json_safe
+
+    record = json_safe({"a": [np.float32(np.inf), 1.5, np.nan], "b": {"c": np.int64(3)}})
+    assert record == {"a": [None, 1.5, None], "b": {"c": 3}}
+    (boom,) = findings({"recurrent": {**rec, "ratio": None, "spectral_radius": None}})
+    assert boom.message == ("rnn: dL/dh_0 is not finite; clip gradients (clip_norm) or lower "
+                            "the spectral radius of Wh (now not finite)")
+    assert dg.spectral_radius(np.array([[np.inf, 0.0], [0.0, 1.0]])) == np.inf

@@ -59,11 +59,11 @@ def test_train_rnn_small_run_prints_table_and_sample(tmp_path, capsys):
 
 
 def test_train_rnn_minutes_picks_a_number_of_epochs(capsys):
-    code = main(["train", "rnn", "--minutes", "0.001", "--hidden", "8", "--wordvec", "4",
+    code = main(["train", "rnn", "--minutes", "0.000001", "--hidden", "8", "--wordvec", "4",
                  "--seq-len", "8", "--stride", "4000", "--sample", "0", "--no-plot", "--quiet"])
     out = capsys.readouterr().out
     assert code == 0
-    assert re.search(r"batch 50, 1 epoch, clip norm 5 \(about 0.001 min\)", out), out
+    assert re.search(r"batch 50, 1 epoch, clip norm 5 \(about 1e-06 min\)", out), out
     assert "sample" not in out
 
 
@@ -89,6 +89,11 @@ def test_errors_after_parsing_are_one_line_not_tracebacks(tmp_path, capsys):
     assert code == 2
     assert err.startswith("handgrad train: error: load_checkpoint: no checkpoint at")
     assert "Traceback" not in err
+    # checked before any training starts
+    code = main(["train", "rnn", "--prefix", "Thy ~", "--quiet", "--no-plot"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert "--prefix has characters that are not in the corpus: '~'" in captured.err
 
 
 # ------------------------------------------------------------------------------------- plots

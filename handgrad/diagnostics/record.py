@@ -11,10 +11,13 @@ The record (a dict) holds what applies to the model:
 - ``zero_fraction`` per parameter and, for regression, ``zero_examples`` (see
   :mod:`.zeroed`);
 - ``recurrent``: the RNN probe (models with ``Wx``, ``Wh``, ``b``; see :mod:`.recurrent`).
+
+Values that are not finite (a diverging run) are stored as None, so the record is strict JSON.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +41,21 @@ def _task(model: Any, y: np.ndarray) -> str:
     if task in ("classification", "regression"):
         return task
     return "regression" if np.asarray(y).dtype.kind == "f" else "classification"
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None (strict JSON), and NumPy
+    scalars turned into Python numbers."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def snapshot(model: Any, X: np.ndarray, y: np.ndarray, *,
@@ -87,4 +105,4 @@ def snapshot(model: Any, X: np.ndarray, y: np.ndarray, *,
         flow_rnn = model_recurrent_flow(model, X[:RECURRENT_PROBE], seed=seed,
                                         exploding=exploding, vanishing=vanishing)
         record["recurrent"] = flow_rnn.to_dict()
-    return record
+    return json_safe(record)

@@ -35,11 +35,14 @@ VANISHING_RATIO = 1e-2
 
 
 def spectral_radius(Wh: np.ndarray) -> float:
-    """Largest absolute eigenvalue of the square matrix ``Wh``."""
+    """Largest absolute eigenvalue of the square matrix ``Wh`` (inf if it holds NaN or inf)."""
     Wh = np.asarray(Wh)
     if Wh.ndim != 2 or Wh.shape[0] != Wh.shape[1]:
         raise ValueError(f"spectral_radius: Wh must be a square matrix, got shape {Wh.shape}")
-    return float(np.max(np.abs(np.linalg.eigvals(Wh.astype(np.float64)))))
+    Wh = Wh.astype(np.float64)
+    if not np.all(np.isfinite(Wh)):
+        return float("inf")
+    return float(np.max(np.abs(np.linalg.eigvals(Wh))))
 
 
 def hidden_grad_norms(hidden_grads: np.ndarray) -> np.ndarray:

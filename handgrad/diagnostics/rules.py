@@ -129,18 +129,19 @@ def findings(record: dict[str, Any], thresholds: Thresholds | None = None, *,
     if rec is not None:
         last = len(rec["norms"]) - 1
         rho = rec["spectral_radius"]
+        rho_text = "not finite" if rho is None else f"{rho:.2f}"
         ratio = rec["ratio"]
         if ratio is None or ratio > th.exploding:
             size = "not finite" if ratio is None else f"{sci(ratio)} times dL/dh_{last}"
             out.append(Finding("exploding", "rnn", f"rnn: dL/dh_0 is {size}; clip gradients "
                                                    f"(clip_norm) or lower the spectral radius "
-                                                   f"of Wh (now {rho:.2f})"))
+                                                   f"of Wh (now {rho_text})"))
         elif ratio < th.vanishing:
-            if rho < 1:
+            if rho is not None and rho < 1:
                 why = (f"the spectral radius of Wh is {rho:.2f} < 1: initialize Wh nearer 1 "
                        f"(orthogonal or identity)")
             else:
-                why = (f"the spectral radius of Wh is {rho:.2f}, so saturated "
+                why = (f"the spectral radius of Wh is {rho_text}, so saturated "
                        f"{rec['activation']} units block the gradient: lower it toward 1")
             out.append(Finding("vanishing", "rnn", f"rnn: dL/dh_0 is {sci(ratio)} of "
                                                    f"dL/dh_{last}, so early steps learn "

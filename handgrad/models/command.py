@@ -323,6 +323,10 @@ def _run_rnn(args: argparse.Namespace) -> int:
     from handgrad.models.rnn_lm import RNNLanguageModel
 
     corpus = sonnets()
+    unknown = sorted(set(args.prefix) - set(corpus.vocab))
+    if unknown:
+        return _error(f"--prefix has characters that are not in the corpus: "
+                      f"{''.join(unknown)!r}")
     stride = args.stride or max(1, args.seq_len // 2)
     data = corpus.training_data(seq_len=args.seq_len, val_fraction=0.1, stride=stride)
     if args.resume:
