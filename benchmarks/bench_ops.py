@@ -15,6 +15,7 @@ See benchmarks/README.md for the method.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import sys
@@ -425,12 +426,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-torch", action="store_true", help="do not import PyTorch")
     p.add_argument("--no-textbook", action="store_true", help="skip the textbook NumPy column")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                   help="before each attempt, wait up to this long for other processes to leave "
+                        "the CPUs idle (default 60, 10 with --quick; 0: do not wait)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = timing.Settings.quick() if args.quick else timing.Settings()
+    if args.wait is not None:
+        settings = dataclasses.replace(settings, wait_quiet_s=max(args.wait, 0.0))
     threads = timing.numpy_blas_threads()
     torch, torch_msg = load_torch(args, threads)
     info = timing.machine_info()

@@ -21,6 +21,7 @@ arithmetic), which shows both trained the same net; the script says how close th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import importlib
 import sys
@@ -281,8 +282,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--no-solver", dest="solver", action="store_false",
                    help="skip the Solver-driven run")
+    p.add_argument("--wait", type=float, default=None, metavar="SECONDS",
+                   help="before each attempt, wait up to this long for other processes to leave "
+                        "the CPUs idle (default 60, 10 with --quick; 0: do not wait)")
     args = p.parse_args(argv)
     settings = timing.Settings.quick() if args.quick else timing.Settings(block_s=1.0)
+    if args.wait is not None:
+        settings = dataclasses.replace(settings, wait_quiet_s=max(args.wait, 0.0))
     threads = timing.numpy_blas_threads()
     info = timing.machine_info()
     torch = None

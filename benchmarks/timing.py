@@ -274,6 +274,8 @@ def wait_quiet(settings: Settings, window_s: float = 0.5) -> float:
     """Sleep until other processes use at most ``max_others_busy`` of the CPUs over a window of
     ``window_s`` (or ``wait_quiet_s`` has passed); return the seconds waited beyond the first
     window."""
+    if settings.wait_quiet_s <= 0:
+        return 0.0
     start = time.perf_counter()
     while True:
         before = cpu_snapshot()

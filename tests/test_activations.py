@@ -214,6 +214,7 @@ def test_zero_d_and_empty(name, shape):
     x = np.full(shape, 0.25)
     out, cache = op.forward(x)
     dx = op.backward(np.ones(shape), cache)
+    assert isinstance(out, np.ndarray) and isinstance(dx, np.ndarray)
     assert out.shape == shape and dx.shape == shape
 
 

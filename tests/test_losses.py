@@ -273,6 +273,8 @@ def test_huber_dtype_is_kept(dtype):
                                                 target.astype(np.float64), 1.0), rel=1e-6)
     dpred, dtarget = huber.backward(1.0, cache)
     assert dpred.dtype == dtype and dtarget.dtype == dtype
+    loss, cache = huber.forward(pred, target, delta=np.float64(0.5))  # no upcast through delta
+    assert loss.dtype == dtype and huber.backward(1.0, cache)[0].dtype == dtype
 
 
 def test_huber_inputs_are_not_mutated_and_dout_zero_gives_zero():
@@ -370,6 +372,17 @@ def test_mse_large_input_dtype_and_no_mutation():
         np.testing.assert_array_equal(dtarget, -dpred)
         np.testing.assert_array_equal(pred, p0)
         np.testing.assert_array_equal(target, t0)
+
+
+@pytest.mark.parametrize("mod", [huber, mse])
+def test_regression_losses_accept_any_shape(mod):
+    for shape in [(), (1,), (2, 1, 3, 1)]:
+        pred, target = np.full(shape, 2.5), np.full(shape, 0.5)
+        loss, cache = mod.forward(pred, target)
+        assert loss == pytest.approx(1.5 if mod is huber else 4.0, rel=1e-15)
+        grads = mod.backward(1.0, cache)
+        for g in grads:
+            assert isinstance(g, np.ndarray) and g.shape == shape and g.dtype == np.float64
 
 
 def test_mse_bad_arguments():

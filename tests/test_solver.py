@@ -12,6 +12,7 @@ import pytest
 import handgrad
 from handgrad.layers import affine
 from handgrad.optim import Callback, Solver, TrainingDiverged, schedules
+from handgrad.optim.callbacks import TimeBudget
 
 
 class TwoLayerNet:
@@ -459,6 +460,266 @@ def test_gradient_mismatch_is_named():
 
     with pytest.raises(ValueError, match=r"missing \['b1'\]"):
         Solver(Missing(), spiral_data(), verbose=False).train()
+
+
+# ---------------------------------------------------------------- early stop
+
+class StopAt(Callback):
+    """Requests a stop in hook ``hook`` at step (or epoch) ``at``; records the hooks it sees
+    and the parameters after every step."""
+
+    def __init__(self, hook, at=None, reason="enough"):
+        self.hook, self.at, self.reason = hook, at, reason
+        self.calls, self.params_after = [], {}
+
+    def _maybe(self, solver, hook, index=None):
+        self.calls.append((hook, index) if index is not None else hook)
+        if hook == self.hook and index == self.at:
+            solver.request_stop(self.reason)
+
+    def on_train_begin(self, solver):
+        self._maybe(solver, "train_begin")
+
+    def on_step_begin(self, solver, step):
+        self._maybe(solver, "step_begin", step)
+
+    def on_step_end(self, solver, step, loss, grads):
+        self.params_after[step] = {k: v.copy() for k, v in solver.model.params.items()}
+        self._maybe(solver, "step_end", step)
+
+    def on_epoch_end(self, solver, epoch):
+        self._maybe(solver, "epoch_end", epoch)
+
+    def on_train_end(self, solver):
+        self.calls.append("train_end")
+
+
+def accuracy_by_hand(params, X, y):
+    h = np.maximum(X @ params["W1"] + params["b1"], 0)
+    return float(np.mean(np.argmax(h @ params["W2"] + params["b2"], axis=1) == y))
+
+
+@pytest.mark.parametrize("hook", ["step_begin", "step_end"])
+def test_request_stop_inside_an_epoch_finishes_the_step_then_evaluates(hook):
+    # 150 examples, batch 25: 6 steps per epoch; the stop comes during step 8 (3rd of epoch 2)
+    data = spiral_data(seed=13)
+    stop = StopAt(hook, at=8, reason="loss is low enough")
+    solver = Solver(TwoLayerNet(seed=13), data, batch_size=25, num_epochs=5, verbose=False,
+                    seed=0, num_train_samples=None, callbacks=[stop])
+    solver.train()
+    assert stop.calls[stop.calls.index(("step_begin", 8)):] == [
+        ("step_begin", 8), ("step_end", 8), "train_end"]
+    assert [c for c in stop.calls if c[0] == "epoch_end"] == [("epoch_end", 0)]
+    assert solver.stopped_early and solver.stop_reason == "loss is low enough"
+    assert solver.step == 9 and solver.epoch == 1
+    assert len(solver.loss_history) == len(solver.grad_norm_history) == len(
+        solver.lr_history) == 9
+    # one evaluation before training, one per epoch, one at the stop (3 of 6 steps in)
+    assert solver.eval_epoch_history == [0.0, 1.0, 1.5]
+    assert len(solver.train_acc_history) == len(solver.val_acc_history) == 3
+    last = stop.params_after[8]
+    assert solver.val_acc_history[-1] == accuracy_by_hand(last, data["X_val"], data["y_val"])
+    assert solver.train_acc_history[-1] == accuracy_by_hand(last, data["X_train"],
+                                                            data["y_train"])
+
+
+def test_the_evaluation_at_a_stop_can_give_the_best_parameters():
+    # DialModel: w = number of steps (lr 1); val accuracy is 1 only at w = 2, i.e. after the
+    # second of the 4 steps of epoch 1: only the evaluation at a stop there sees it
+    data = dial_data()
+    data["X_train"], data["y_train"] = np.zeros((4, 1)), np.zeros(4, dtype=int)
+    model = DialModel()
+    solver = Solver(model, data, update_rule="sgd", optim_config={"learning_rate": 1.0},
+                    batch_size=1, num_epochs=3, verbose=False,
+                    callbacks=[StopAt("step_end", at=1)])
+    solver.train()
+    assert solver.val_acc_history == [0.0, 1.0] and solver.eval_epoch_history == [0.0, 0.5]
+    assert solver.best_epoch == 0.5 and solver.restored_best
+    assert model.params["w"][0] == 2.0
+
+
+def test_request_stop_at_an_epoch_end_or_before_training():
+    stop = StopAt("epoch_end", at=1)
+    solver = Solver(TwoLayerNet(seed=14), spiral_data(seed=14), batch_size=50, num_epochs=4,
+                    verbose=False, seed=0, callbacks=[stop])
+    solver.train()
+    assert solver.stopped_early and solver.step == 6 and solver.epoch == 2
+    assert solver.eval_epoch_history == [0.0, 1.0, 2.0]
+    assert stop.calls[-2:] == [("epoch_end", 1), "train_end"]
+
+    # asked during the last step of an epoch: that epoch ends as usual, with its lr decay
+    stop = StopAt("step_end", at=2)
+    solver = Solver(TwoLayerNet(seed=14), spiral_data(seed=14), update_rule="sgd",
+                    optim_config={"learning_rate": 0.4}, lr_decay=0.5, batch_size=50,
+                    num_epochs=4, verbose=False, seed=0, callbacks=[stop])
+    solver.train()
+    assert solver.stopped_early and solver.step == 3 and solver.epoch == 1
+    assert solver.eval_epoch_history == [0.0, 1.0]
+    assert stop.calls[-3:] == [("step_end", 2), ("epoch_end", 0), "train_end"]
+    assert solver.optim_configs["W1"]["learning_rate"] == pytest.approx(0.2)
+
+    stop = StopAt("train_begin", reason="nothing to do")
+    model = TwoLayerNet(seed=14)
+    before = {k: v.copy() for k, v in model.params.items()}
+    solver = Solver(model, spiral_data(seed=14), verbose=False, callbacks=[stop])
+    solver.train()
+    assert stop.calls == ["train_begin", "train_end"]
+    assert solver.stopped_early and solver.stop_reason == "nothing to do"
+    assert solver.step == 0 and solver.loss_history == [] and len(solver.val_acc_history) == 1
+    assert all(np.array_equal(before[k], model.params[k]) for k in before)
+
+
+def test_a_stop_during_the_last_step_is_not_an_early_stop():
+    stop = StopAt("step_end", at=5)
+    solver = Solver(TwoLayerNet(seed=15), spiral_data(seed=15), batch_size=50, num_epochs=2,
+                    verbose=False, seed=0, callbacks=[stop])
+    solver.train()
+    assert solver.epoch == 2 and not solver.stopped_early and solver.stop_reason is None
+    assert solver.eval_epoch_history == [0.0, 1.0, 2.0]
+
+
+def test_request_stop_keeps_the_first_reason_and_wants_a_string():
+    solver = Solver(TwoLayerNet(seed=16), spiral_data(seed=16), batch_size=50, num_epochs=3,
+                    verbose=False, seed=0,
+                    callbacks=[StopAt("step_end", at=0, reason="first"),
+                               StopAt("step_end", at=0, reason="second")])
+    solver.train()
+    assert solver.stop_reason == "first" and solver.step == 1
+    with pytest.raises(TypeError, match="reason must be a non-empty str"):
+        solver.request_stop(None)
+    # a request made before train() is forgotten when it starts
+    solver = Solver(TwoLayerNet(seed=16), spiral_data(seed=16), batch_size=50, num_epochs=1,
+                    verbose=False, seed=0)
+    solver.request_stop("too early")
+    solver.train()
+    assert solver.step == 3 and not solver.stopped_early
+
+
+def test_stop_message_in_the_progress_lines(capsys):
+    small_solver(print_every=100, callbacks=[StopAt("step_end", at=0, reason="why not")]).train()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].startswith("(Epoch 0.333333 / 2) train acc: ")
+    assert lines[-1] == "Stopped early at step 1 (epoch 0.333333 / 2): why not"
+
+
+class FakeClock:
+    """A clock that moves only when told: ``now`` seconds."""
+
+    def __init__(self):
+        self.now = 100.0
+        self.reads = 0
+
+    def __call__(self):
+        self.reads += 1
+        return self.now
+
+
+class Ticker(Callback):
+    """Every step takes ``seconds`` on the fake clock."""
+
+    def __init__(self, clock, seconds):
+        self.clock, self.seconds = clock, seconds
+
+    def on_step_begin(self, solver, step):
+        self.clock.now += self.seconds
+
+
+@pytest.mark.parametrize("budget, steps", [(2.0, 4), (1.9, 4), (2.1, 5), (0.0, 1)])
+def test_time_budget_stops_after_the_step_that_spends_it(budget, steps):
+    clock = FakeClock()
+    timer = TimeBudget(budget, clock=clock)
+    # 150 examples, batch 25: 6 steps per epoch, each 0.5 s
+    solver = Solver(TwoLayerNet(seed=17), spiral_data(seed=17), batch_size=25, num_epochs=3,
+                    verbose=False, seed=0, callbacks=[Ticker(clock, 0.5), timer])
+    solver.train()
+    assert solver.step == steps and solver.stopped_early
+    assert solver.stop_reason == f"time budget of {budget:g} s spent"
+    assert timer.elapsed == 0.5 * steps
+    assert solver.eval_epoch_history == [0.0, steps / 6]
+
+
+def test_time_budget_ends_at_an_epoch_end_and_restarts_with_every_train():
+    clock = FakeClock()
+    timer = TimeBudget(3.0, clock=clock)
+    solver = Solver(TwoLayerNet(seed=18), spiral_data(seed=18), batch_size=25, num_epochs=3,
+                    verbose=False, seed=0, callbacks=[Ticker(clock, 0.5), timer])
+    solver.train()  # spent after step 6, the last of epoch 1
+    assert solver.step == 6 and solver.epoch == 1 and solver.stopped_early
+    assert solver.eval_epoch_history == [0.0, 1.0]
+    assert TimeBudget(180).reason == "time budget of 3 min spent"
+    # a budget the run does not spend: all epochs, no stop
+    solver = Solver(TwoLayerNet(seed=18), spiral_data(seed=18), batch_size=25, num_epochs=2,
+                    verbose=False, seed=0, callbacks=[Ticker(clock, 0.5), TimeBudget(
+                        6.0, clock=clock)])
+    solver.train()
+    assert solver.step == 12 and not solver.stopped_early
+
+
+@pytest.mark.parametrize("seconds", [-1, float("nan"), float("inf"), "3", True])
+def test_time_budget_rejects_bad_budgets(seconds):
+    with pytest.raises(ValueError, match="TimeBudget: seconds must be a finite number >= 0"):
+        TimeBudget(seconds)
+
+
+class LastParams(Callback):
+    """Keeps the parameters at every epoch end (before the best ones are restored)."""
+
+    def __init__(self):
+        self.at_epoch_end = []
+
+    def on_epoch_end(self, solver, epoch):
+        self.at_epoch_end.append({k: v.copy() for k, v in solver.model.params.items()})
+
+
+def test_a_stopped_run_resumes_exactly_from_its_checkpoint(tmp_path):
+    from handgrad.optim import load_checkpoint
+
+    # num_train_samples < 150: every evaluation draws a subsample from the Solver's generator
+    options = dict(batch_size=20, num_epochs=3, num_train_samples=40, lr_decay=0.9,
+                   verbose=False, seed=5)
+    full = LastParams()
+    solver_a = Solver(TwoLayerNet(seed=19), spiral_data(seed=19), callbacks=[full], **options)
+    solver_a.train()
+
+    path = tmp_path / "stopped.npz"
+    solver_b = Solver(TwoLayerNet(seed=19), spiral_data(seed=19), checkpoint=path,
+                      callbacks=[StopAt("step_end", at=10, reason="budget")], **options)
+    solver_b.train()
+    saved = load_checkpoint(path)
+    meta = saved["metadata"]
+    assert meta["step"] == 11 and meta["epoch"] == 1 and meta["epoch_pos"] == 60
+    assert saved["epoch_perm"] is not None and meta["stop_reason"] == "budget"
+    assert saved["histories"]["eval_epoch"].tolist() == [0.0, 1.0, 1.4]
+
+    resumed = LastParams()
+    solver_c = Solver.resume(path, TwoLayerNet(seed=99), spiral_data(seed=19),
+                             callbacks=[resumed])
+    assert solver_c.step == 11
+    solver_c.train()
+    assert not solver_c.stopped_early
+    assert solver_c.loss_history == solver_a.loss_history
+    assert solver_c.grad_norm_history == solver_a.grad_norm_history
+    assert solver_c.lr_history == solver_a.lr_history
+    for name, value in full.at_epoch_end[-1].items():
+        assert np.array_equal(resumed.at_epoch_end[-1][name], value)
+    # the same evaluations, plus the one at the stop
+    assert solver_c.eval_epoch_history == [0.0, 1.0, 1.4, 2.0, 3.0]
+    keep = [i for i, e in enumerate(solver_c.eval_epoch_history) if e != 1.4]
+    assert [solver_c.val_acc_history[i] for i in keep] == solver_a.val_acc_history
+    assert [solver_c.train_acc_history[i] for i in keep] == solver_a.train_acc_history
+
+
+def test_a_checkpoint_without_evaluation_epochs_still_resumes(tmp_path):
+    path = tmp_path / "old.npz"
+    Solver(TwoLayerNet(seed=20), spiral_data(seed=20), batch_size=50, num_epochs=2,
+           verbose=False, seed=0, checkpoint=path).train()
+    with np.load(path) as npz:  # as written before evaluations recorded their epoch
+        entries = {k: npz[k] for k in npz.files if k != "history/eval_epoch"}
+    np.savez(path, **entries)
+    solver = Solver.resume(path, TwoLayerNet(seed=20), spiral_data(seed=20), num_epochs=3)
+    assert solver.eval_epoch_history == [0.0, 1.0, 2.0]
+    solver.train()
+    assert solver.eval_epoch_history == [0.0, 1.0, 2.0, 3.0]
 
 
 # ---------------------------------------------------------------- output

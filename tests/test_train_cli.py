@@ -58,13 +58,65 @@ def test_train_rnn_small_run_prints_table_and_sample(tmp_path, capsys):
     assert plot.read_bytes().startswith(PNG_MAGIC)
 
 
-def test_train_rnn_minutes_picks_a_number_of_epochs(capsys):
-    code = main(["train", "rnn", "--minutes", "0.000001", "--hidden", "8", "--wordvec", "4",
-                 "--seq-len", "8", "--stride", "4000", "--sample", "0", "--no-plot", "--quiet"])
+class SteppingClock:
+    """Stands in for time.monotonic: every read is ``step`` seconds after the one before."""
+
+    def __init__(self, step):
+        self.now, self.step = 0.0, step
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+
+def test_train_rnn_minutes_stops_on_the_time_budget(monkeypatch, tmp_path, capsys):
+    # every clock read is 1000 s later: the budget is spent at the end of the first step
+    monkeypatch.setattr("handgrad.optim.callbacks.monotonic", SteppingClock(1000.0))
+    ckpt = tmp_path / "rnn.npz"
+    code = main(["train", "rnn", "--minutes", "3", "--hidden", "8", "--wordvec", "4",
+                 "--seq-len", "8", "--stride", "800", "--batch-size", "4", "--sample", "0",
+                 "--checkpoint", str(ckpt), "--no-plot", "--quiet"])
     out = capsys.readouterr().out
     assert code == 0
-    assert re.search(r"batch 50, 1 epoch, clip norm 5 \(about 1e-06 min\)", out), out
+    assert "batch 4, up to 10000 epochs or 3 min, clip norm 5" in out, out
+    m = re.search(r"^stopped early: time budget of 3 min spent, at step 1 "
+                  r"\(epoch (0\.\d+) of 10000\)$", out, re.MULTILINE)
+    assert m, out
+    assert re.search(r"^val\s+[\d,]+\s+\d\.\d{3}\s+\d+\.\d%$", out, re.MULTILINE), out
     assert "sample" not in out
+
+    # the checkpoint holds the state after that step; --minutes adds to a resumed run
+    from handgrad.optim import load_checkpoint
+
+    meta = load_checkpoint(ckpt)["metadata"]
+    assert meta["step"] == 1 and meta["stop_reason"] == "time budget of 3 min spent"
+    code = main(["train", "rnn", "--resume", str(ckpt), "--minutes", "1", "--sample", "0",
+                 "--seq-len", "8", "--stride", "800", "--no-plot", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "resumed at epoch 0" in out and "up to 10000 epochs or 1 min" in out
+    assert "stopped early: time budget of 1 min spent, at step 2 " in out, out
+
+
+def test_train_fc_minutes_with_epochs_trains_them_when_time_is_left(monkeypatch, capsys):
+    monkeypatch.setattr("handgrad.optim.callbacks.monotonic", SteppingClock(0.0))
+    code = main(["train", "fc", "--data", "spiral", "--minutes", "0.5", "--epochs", "2",
+                 "--hidden", "8", "--no-plot", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "batch 64, up to 2 epochs or 0.5 min" in out, out
+    assert "stopped early" not in out
+    assert re.search(r"parameters of the best validation accuracy at epoch [0-2]$", out,
+                     re.MULTILINE), out
+
+    monkeypatch.setattr("handgrad.optim.callbacks.monotonic", SteppingClock(10.0))
+    code = main(["train", "fc", "--data", "spiral", "--minutes", "0.5", "--hidden", "8",
+                 "--no-plot", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    # 420 training points, batch 64: 7 steps per epoch; 10 s per clock read, 30 s budget
+    assert "stopped early: time budget of 30 s spent, at step 3 (epoch 0.457143 of 10000)" \
+        in out, out
+    assert re.search(r"^test\s+\d+\s+\d+\.\d%$", out, re.MULTILINE), out
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from handgrad.gradcheck.numerical import numerical_gradient_array
+from handgrad.gradcheck.registry import REGISTRY
 from handgrad.grading.spec import Check
 
 SANITY_REL = 1e-4        # reference vs numerical gradient: relative error ...
@@ -139,7 +141,7 @@ def _as_tuple(grads: Any) -> tuple:
     return grads if isinstance(grads, tuple) else (grads,)
 
 
-def fill_backward(draw: Draw, check: Check, op: Any, gradcheck: Any) -> None:
+def fill_backward(draw: Draw, check: Check, op: Any) -> None:
     """Compute the inputs and expected values of a backward draw (in place)."""
     module = importlib.import_module(op.module)
     forward = getattr(module, op.forward)
@@ -169,7 +171,7 @@ def fill_backward(draw: Draw, check: Check, op: Any, gradcheck: Any) -> None:
             a[i] = xi
             return forward(*a, **copy_tree(draw.kwargs))[0]
 
-        num = gradcheck.numerical_gradient_array(f, x, draw.dout)
+        num = numerical_gradient_array(f, x, draw.dout)
         numeric.append(num)
         ref = np.asarray(grads[gi], dtype=np.float64)
         if ref.shape != num.shape:
@@ -210,14 +212,14 @@ def fill_function(draw: Draw, check: Check) -> None:
     draw.kwargs_after = ref_kwargs
 
 
-def fill(draws: list[Draw], check: Check, *, registry: Mapping[str, Any] | None = None,
-         gradcheck: Any = None) -> None:
+def fill(draws: list[Draw], check: Check, *,
+         registry: Mapping[str, Any] | None = None) -> None:
     """Fill expected values; a failure becomes ``grader_error`` on the draws, never raises."""
     for draw in draws:
         try:
             if check.kind == "backward":
                 op = registry_op(check, registry)
-                fill_backward(draw, check, op, gradcheck)
+                fill_backward(draw, check, op)
             else:
                 fill_function(draw, check)
         except GraderError as exc:
@@ -229,9 +231,7 @@ def fill(draws: list[Draw], check: Check, *, registry: Mapping[str, Any] | None 
 
 def registry_op(check: Check, registry: Mapping[str, Any] | None = None) -> Any:
     if registry is None:
-        from handgrad.gradcheck import registry as reg
-
-        registry = reg.REGISTRY
+        registry = REGISTRY
     op = registry.get(check.op)
     if op is None:
         raise GraderError(f"check {check.id!r}: no registry op named {check.op!r}")

@@ -54,11 +54,9 @@ verdict).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import platform
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -69,7 +67,7 @@ from typing import Any
 import numpy as np
 
 from handgrad.grading import draws as draws_mod
-from handgrad.grading import sandbox, wire
+from handgrad.grading import file_policy, sandbox, wire
 from handgrad.grading.sandbox import Limits
 from handgrad.grading.spec import Assignment, Check
 from handgrad.grading.submission import (
@@ -197,39 +195,20 @@ class Grader:
         self.registry = registry
         self._ws_lock = threading.Lock()
         self._versions = versions()
-        gradcheck = _gradcheck()
-        self.protected = self._reference_files()
-        self.deny_read = [str(Path(p).resolve()) for p in deny_read]
-        self.deny_read += [str(assignment.folder.resolve())]
-        package = Path(importlib.util.find_spec("handgrad").origin).resolve().parent
-        project = package.parent
-        needed = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
-                  Path(np.__file__).resolve().parent]
-        if ((project / "pyproject.toml").exists() or (project / ".git").exists()) and \
-                not any(p == project or project in p.parents for p in needed):
-            # an editable install: the repository (tests, history) is not for workers
-            self.deny_read.append(str(project))
-        self.allow_read = [str(package)]
         self._workspace: sandbox.Workspace | None = sandbox.Workspace()
-        self.deny_read.append(str(self._workspace.path.resolve()))
+        files = file_policy.policy(
+            assignment.modules,
+            deny=[*deny_read, assignment.folder, self._workspace.path])
+        self.protected = list(files.protected)
+        self.deny_read = list(files.deny)
+        self.allow_read = list(files.allow)
         self.plans: list[_Plan] = []
         for check in assignment.checks:
             draws = draws_mod.plan(check, which=which, secret_seed=self.secret_seed)
-            draws_mod.fill(draws, check, registry=registry, gradcheck=gradcheck)
+            draws_mod.fill(draws, check, registry=registry)
             self.plans.append(self._make_plan(check, draws))
 
     # --- setup
-    def _reference_files(self) -> list[str]:
-        out = []
-        for module in self.assignment.modules:
-            try:
-                spec = importlib.util.find_spec(module)
-            except (ImportError, ValueError):
-                spec = None
-            if spec is not None and spec.origin and spec.origin.endswith(".py"):
-                out.append(os.path.realpath(spec.origin))
-        return out
-
     def _limits_payload(self, timeout: float, ndraws: int) -> dict[str, Any]:
         lim = self.limits
         cpu = lim.cpu_seconds or (timeout * (ndraws + 1) + lim.startup_seconds + 5)
@@ -631,12 +610,6 @@ class Grader:
                         np.isfinite(v.max_rel_error) else None,
                         message=_one_line(v.message))
                    for d, v in pairs])
-
-
-def _gradcheck() -> Any:
-    from handgrad.grading import _gradcheck as gc
-
-    return gc
 
 
 def _report(header: dict, blobs: list[bytes]) -> Report:

@@ -425,6 +425,10 @@ class _Zygote:
         return int(reply["status"])
 
     def close(self) -> None:
+        # shutdown, not just close: the reader thread blocked in recv keeps the socket open
+        # (and the fork server waiting) until the connection itself is shut down
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self.sock.close()
         try:

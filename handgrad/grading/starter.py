@@ -30,6 +30,7 @@ from pathlib import Path
 
 from handgrad.grading import markers
 from handgrad.grading.spec import Assignment, Check
+from handgrad.grading.submission import student_filename
 
 
 class StarterError(ValueError):
@@ -46,11 +47,6 @@ class StubbedModule:
     stubbed_functions: tuple[str, ...]
     kept_functions: tuple[str, ...]
     regions: tuple[markers.Region, ...]   # the stubbed regions only
-
-
-def student_filename(module: str) -> str:
-    """The starter file of a module: its last component, e.g. ``affine.py``."""
-    return module.rsplit(".", 1)[-1] + ".py"
 
 
 def module_source(module: str) -> tuple[Path, str]:

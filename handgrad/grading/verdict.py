@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from handgrad.gradcheck.numerical import relative_errors
+from handgrad.gradcheck.report import hint_for
 from handgrad.grading import wire
 from handgrad.grading.draws import Draw
 
@@ -60,12 +62,6 @@ class Report:
     flags: list[str] = field(default_factory=list)
     forward_calls: int = 0
     cache_mutated: list[str] = field(default_factory=list)
-
-
-def _gc() -> Any:
-    from handgrad.grading import _gradcheck
-
-    return _gradcheck
 
 
 def describe(value: Any) -> str:
@@ -118,8 +114,7 @@ def check_array(name: str, got: Any, expected: np.ndarray, tol: float,
         return _ArrayCheck(f"{name} has dtype {got.dtype}, expected {exp.dtype}")
     if got.dtype.kind != "f" and exp.dtype.kind == "f":  # pragma: no cover - dtype equal above
         return _ArrayCheck(f"{name} is not a float array")
-    gc = _gc()
-    errs = gc.relative_errors(got, exp)
+    errs = relative_errors(got, exp)
     rel = float(errs.max()) if errs.size else 0.0
     worst = None
     if errs.size:
@@ -150,7 +145,7 @@ def _hint(got: Any, numeric: np.ndarray, batch: int | None) -> str | None:
     if not isinstance(got, np.ndarray):
         return None
     try:
-        hint = _gc().hint_for(got, numeric, batch_size=batch)
+        hint = hint_for(got, numeric, batch_size=batch)
     except Exception:
         return None
     return hint if isinstance(hint, str) and hint else None

@@ -7,7 +7,10 @@
 
 Shows the Solver's progress, then a table of the final metrics, the time taken and the
 throughput, writes a PNG of the training curves and, for the RNN, prints a text sample.
-Heavy imports (the Solver, matplotlib) happen inside :func:`run`.
+``--minutes M`` stops training once M minutes are spent (a
+:class:`handgrad.optim.callbacks.TimeBudget`), after at most ``--epochs`` epochs
+(:data:`MINUTES_EPOCHS` when not given). Heavy imports (the Solver, matplotlib) happen
+inside :func:`run`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ FC_DEFAULTS: dict[str, dict[str, Any]] = {
     "spiral": {"hidden": [100], "lr": 1e-2, "epochs": 100, "batch_size": 64},
 }
 SPIRAL_POINTS_PER_CLASS = 200
+RNN_EPOCHS = 10
+# Epochs of a --minutes run without --epochs: more than fit in the budgets it is meant for,
+# so that the time budget, not the epoch count, ends the run.
+MINUTES_EPOCHS = 10_000
 UPDATE_RULES = ("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw")
 
 
@@ -57,7 +64,11 @@ def _common(p: argparse.ArgumentParser, *, lr_help: str, epochs_help: str,
     p.add_argument("--lr", type=positive_float, default=None, metavar="LR",
                    help=f"learning rate ({lr_help})")
     p.add_argument("--epochs", type=positive_int, default=None, metavar="N",
-                   help=f"passes over the training set ({epochs_help})")
+                   help=f"passes over the training set ({epochs_help}; {MINUTES_EPOCHS} "
+                        f"with --minutes)")
+    p.add_argument("--minutes", type=positive_float, default=None, metavar="M",
+                   help="stop training when M minutes are spent (checked after every step; "
+                        "the run then ends after the current step)")
     p.add_argument("--batch-size", type=positive_int, default=None, metavar="B",
                    help=f"minibatch size ({batch_help})")
     clip = "none" if clip_default is None else f"{clip_default:g}"
@@ -124,17 +135,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="characters per training window (default 50)")
     rnn.add_argument("--stride", type=positive_int, default=None, metavar="S",
                      help="distance between the starts of training windows (default T/2)")
-    rnn.add_argument("--minutes", type=positive_float, default=None, metavar="M",
-                     help="train for about M minutes: the number of epochs is estimated from "
-                          "timing a few steps first (ignored when --epochs is given; "
-                          "default 10 epochs)")
     rnn.add_argument("--sample", type=nonneg_int, default=300, metavar="K",
                      help="characters to sample after training (default 300; 0: none)")
     rnn.add_argument("--temperature", type=positive_float, default=0.8, metavar="TAU",
                      help="sampling temperature (default 0.8)")
     rnn.add_argument("--prefix", default="\n",
                      help="text the sample continues (default: a line break)")
-    _common(rnn, lr_help="default 2e-3", epochs_help="default 10, or see --minutes",
+    _common(rnn, lr_help="default 2e-3", epochs_help=f"default {RNN_EPOCHS}",
             batch_help="default 50", clip_default=5.0)
 
 
@@ -162,6 +169,21 @@ def _plot(args: argparse.Namespace, histories: Any, title: str) -> None:
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _length(args: argparse.Namespace, solver: Any) -> str:
+    """How long the run trains: ``20 epochs`` or ``up to 10000 epochs or 3 min``."""
+    if args.minutes:
+        return f"up to {_plural(solver.num_epochs, 'epoch')} or {args.minutes:g} min"
+    return _plural(solver.num_epochs, "epoch")
+
+
+def _stop_line(solver: Any) -> str | None:
+    """The line telling that training stopped early, and where (None if it did not)."""
+    if not solver.stopped_early:
+        return None
+    return (f"stopped early: {solver.stop_reason}, at step {solver.step} (epoch "
+            f"{solver.eval_epoch_history[-1]:g} of {solver.num_epochs})")
 
 
 def _error(message: str) -> int:
@@ -204,13 +226,31 @@ def _fc_model(args: argparse.Namespace, data: dict[str, Any]) -> Any:
         init=args.init, loss="softmax", dtype=args.dtype, seed=args.seed)
 
 
+def _epochs(args: argparse.Namespace, default: int) -> int:
+    """The Solver's num_epochs: --epochs; else, with --minutes, MINUTES_EPOCHS more than a
+    resumed checkpoint has done; else ``default``."""
+    if args.epochs:
+        return args.epochs
+    if not args.minutes:
+        return default
+    done = 0
+    if args.resume:
+        from handgrad.optim import load_checkpoint
+
+        done = int(load_checkpoint(args.resume)["metadata"]["epoch"])
+    return done + MINUTES_EPOCHS
+
+
 def _solver(args: argparse.Namespace, model: Any, data: dict[str, Any], epochs: int,
             batch_size: int, lr: float, **extra: Any) -> Any:
     from handgrad.optim import Solver
+    from handgrad.optim.callbacks import TimeBudget
 
     if args.checkpoint:
         Path(args.checkpoint).parent.mkdir(parents=True, exist_ok=True)
     options = {"num_epochs": epochs, "verbose": not args.quiet, **extra}
+    if args.minutes:
+        options["callbacks"] = [TimeBudget(args.minutes * 60)]
     if args.checkpoint:
         options["checkpoint"] = args.checkpoint
     if args.resume:
@@ -242,7 +282,7 @@ def _run_fc(args: argparse.Namespace) -> int:
     if model.dtype != dtype:  # a resumed model keeps its own dtype: cast the data once
         data = {k: (v.astype(model.dtype) if v.dtype.kind == "f" else v)
                 for k, v in data.items()}
-    epochs = args.epochs or defaults["epochs"]
+    epochs = _epochs(args, defaults["epochs"])
     batch_size = args.batch_size or defaults["batch_size"]
     lr = args.lr or defaults["lr"]
     solver = _solver(args, model, data, epochs, batch_size, lr,
@@ -256,7 +296,7 @@ def _run_fc(args: argparse.Namespace) -> int:
           f"{len(data['X_val'])} val / {len(data['X_test'])} test examples)")
     print(f"model: {dims} {model.activation}{bn}, {init}, reg {model.reg:g}, "
           f"{model.dtype.name}; {solver.update_rule} lr {solver.base_lr:g}, batch "
-          f"{solver.batch_size}, {_plural(solver.num_epochs, 'epoch')}"
+          f"{solver.batch_size}, {_length(args, solver)}"
           + (f", clip norm {solver.clip_norm:g}" if solver.clip_norm else "")
           + (f" (resumed at epoch {solver.epoch})" if args.resume else ""))
 
@@ -267,8 +307,10 @@ def _run_fc(args: argparse.Namespace) -> int:
         rows.append([split, f"{len(y)}", f"{100 * solver.check_accuracy(X, y):.1f}%"])
     print()
     print(_table(["split", "examples", "accuracy"], rows))
-    best = (f"best validation accuracy at epoch {solver.best_epoch}"
+    best = (f"best validation accuracy at epoch {solver.best_epoch:g}"
             if solver.restored_best else "last parameters")
+    if stopped := _stop_line(solver):
+        print(stopped)
     print(f"time {seconds:.1f} s, {examples / max(seconds, 1e-9):,.0f} examples/s; "
           f"parameters of the {best}")
     _plot(args, solver, f"fc {dims} on {args.data}")
@@ -290,29 +332,6 @@ def _sequence_metrics(model: Any, X: Any, y: Any, batch_size: int = 100) -> tupl
         right += float((scores.argmax(axis=2) == yb).sum())
         count += yb.size
     return total / count, right / count
-
-
-def _estimate_epochs(model: Any, data: dict[str, Any], batch_size: int, minutes: float) -> int:
-    """Epochs that fit in about ``minutes``, from the median time of a few training steps.
-
-    Only an estimate: on a machine whose load changes during training the run takes longer
-    or shorter than asked.
-    """
-    import numpy as np
-
-    X, y = data["X_train"][:batch_size], data["y_train"][:batch_size]
-    model.loss(X, y)  # warm-up
-    times: list[float] = []
-    start = time.perf_counter()
-    while len(times) < 3 or (len(times) < 20 and time.perf_counter() - start < 2.0):
-        t0 = time.perf_counter()
-        model.loss(X, y)
-        times.append(time.perf_counter() - t0)
-    per_step = float(np.median(times)) * 1.1  # + the update itself
-    steps = -(-data["X_train"].shape[0] // batch_size)
-    evals = (min(1000, data["X_train"].shape[0]) + data["X_val"].shape[0]) / batch_size
-    per_epoch = per_step * (steps + evals / 3)  # a test-mode forward costs ~1/3 of a step
-    return max(1, int(minutes * 60 / per_epoch))
 
 
 def _run_rnn(args: argparse.Namespace) -> int:
@@ -338,29 +357,16 @@ def _run_rnn(args: argparse.Namespace) -> int:
         model = RNNLanguageModel(vocab=corpus.vocab, wordvec_dim=args.wordvec,
                                  hidden_dim=args.hidden, activation=args.activation,
                                  dtype=np.dtype(args.dtype), seed=args.seed)
-    batch_size = args.batch_size or 50
-    if args.epochs:
-        epochs = args.epochs
-    elif args.minutes:
-        done = 0
-        if args.resume:  # --minutes means more training on top of the saved epochs
-            from handgrad.optim import load_checkpoint
-
-            meta = load_checkpoint(args.resume)["metadata"]
-            done, batch_size = int(meta["epoch"]), int(meta["solver"]["batch_size"])
-        epochs = done + _estimate_epochs(model, data, batch_size, args.minutes)
-    else:
-        epochs = 10
-    solver = _solver(args, model, data, epochs, batch_size, args.lr or 2e-3,
-                     num_train_samples=1000, print_every=50)
+    solver = _solver(args, model, data, _epochs(args, RNN_EPOCHS), args.batch_size or 50,
+                     args.lr or 2e-3, num_train_samples=1000, print_every=50)
     print(f"handgrad train rnn: sonnets, {len(corpus.text):,} characters, vocabulary of "
           f"{corpus.vocab_size}; {len(data['X_train'])} train / {len(data['X_val'])} val "
           f"windows of {args.seq_len} characters (stride {stride})")
     print(f"model: embedding {model.wordvec_dim} - {model.activation} RNN {model.hidden_dim} - "
           f"softmax over {model.vocab_size}, {model.dtype.name}; {solver.update_rule} lr "
-          f"{solver.base_lr:g}, batch {solver.batch_size}, {_plural(solver.num_epochs, 'epoch')}"
+          f"{solver.base_lr:g}, batch {solver.batch_size}, {_length(args, solver)}"
           + (f", clip norm {solver.clip_norm:g}" if solver.clip_norm else "")
-          + (f" (about {args.minutes:g} min)" if args.minutes and not args.epochs else ""))
+          + (f" (resumed at epoch {solver.epoch})" if args.resume else ""))
 
     seconds, examples = _train(solver)
     rows = []
@@ -370,13 +376,16 @@ def _run_rnn(args: argparse.Namespace) -> int:
                      f"{100 * acc:.1f}%"])
     print()
     print(_table(["split", "characters", "loss/char", "next-char acc"], rows))
+    if stopped := _stop_line(solver):
+        print(stopped)
     chars = examples * args.seq_len
     print(f"time {seconds:.1f} s, {examples / max(seconds, 1e-9):,.0f} windows/s "
           f"({chars / max(seconds, 1e-9):,.0f} characters/s); loss/char in nats "
           f"(uniform guessing: {math.log(model.vocab_size):.2f})")
     per_char = {"loss_history": [v / args.seq_len for v in solver.loss_history],
                 "train_acc_history": solver.train_acc_history,
-                "val_acc_history": solver.val_acc_history}
+                "val_acc_history": solver.val_acc_history,
+                "eval_epoch_history": solver.eval_epoch_history}
     _plot(args, per_char, f"char-RNN (H={model.hidden_dim}) on sonnets: loss per character, "
                           f"next-character accuracy")
     if args.sample:

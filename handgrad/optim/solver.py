@@ -19,11 +19,9 @@ and optionally
 - ``rng``: a ``np.random.Generator`` the model draws from (dropout); its state is checkpointed
   so that a resumed run repeats the same draws.
 
-Classification tracks accuracy (``train_acc_history``, ``val_acc_history``; higher is better).
-Regression has no accuracy: it tracks the mean squared error of the test-mode predictions
-against the targets (``train_mse_history``, ``val_mse_history``; lower is better), averaged
-over every output entry. ``val_metric_history`` / ``train_metric_history`` name whichever
-applies and ``best_val_metric`` is the best value of it.
+Classification tracks accuracy (higher is better); regression the mean squared error of the
+test-mode predictions over every output entry (lower is better). ``val_metric_history`` /
+``train_metric_history`` name whichever applies and ``best_val_metric`` is its best value.
 
 Each epoch is one pass over a fresh shuffle of the training set (minibatches drawn without
 replacement; the last one may be smaller), so an epoch has ``ceil(N / batch_size)`` updates.
@@ -37,9 +35,7 @@ checkpoint; the run then ends exactly as an uninterrupted one with the same seed
 from __future__ import annotations
 
 import copy
-import math
 import os
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -49,42 +45,24 @@ import numpy as np
 from handgrad.optim import checkpoint as ckpt
 from handgrad.optim import clipping, evaluation, schedules, solver_state
 from handgrad.optim.callbacks import Callback
-from handgrad.optim.clipping import NonFiniteGradientError, global_norm
 from handgrad.optim.progress import Progress
 from handgrad.optim.rules import check_hyperparameters, get_rule
 from handgrad.optim.solver_checks import DATA_KEYS as DATA_KEYS
 from handgrad.optim.solver_checks import HOOKS as HOOKS
+from handgrad.optim.solver_checks import TrainingDiverged as TrainingDiverged
 from handgrad.optim.solver_checks import (
     check_callbacks,
     check_data,
-    check_grads,
     check_model,
     check_seed,
     check_task,
+    checked_norm,
     checkpoint_path,
-    first_non_finite,
     positive_float,
     positive_int,
     rule_name,
 )
 from handgrad.optim.solver_state import FIXED_ON_RESUME as FIXED_ON_RESUME
-from handgrad.optim.solver_state import model_buffers
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss or a gradient became NaN or inf; training stopped before the bad update.
-
-    ``step`` and ``epoch`` are 0-based; ``param`` names the parameter whose gradient is not
-    finite (None when the loss itself is not finite).
-    """
-
-    def __init__(self, message: str, *, step: int, epoch: int, param: str | None,
-                 loss: float | None):
-        super().__init__(message)
-        self.step = step
-        self.epoch = epoch
-        self.param = param
-        self.loss = loss
 
 
 class Solver:
@@ -108,17 +86,20 @@ class Solver:
       each epoch (None: all).
     - ``print_every``: iterations between progress lines; ``verbose=False`` prints nothing.
     - ``seed``: seeds the Solver's own generator (shuffles and metric subsamples).
-    - ``checkpoint``: path of an ``.npz`` written atomically after every epoch (and every
-      ``checkpoint_every`` updates when given).
-    - ``callbacks``: :class:`handgrad.optim.callbacks.Callback` objects.
+    - ``checkpoint``: path of an ``.npz`` written atomically after every epoch, at an early
+      stop and every ``checkpoint_every`` updates when given.
+    - ``callbacks``: :class:`handgrad.optim.callbacks.Callback` objects; one may end training
+      early with :meth:`request_stop` (``callbacks.TimeBudget`` does on a wall-clock budget).
 
     After ``train()``: ``loss_history``, ``grad_norm_history`` and ``lr_history`` hold one
     entry per update; ``train_acc_history`` / ``val_acc_history`` (classification) or
-    ``train_mse_history`` / ``val_mse_history`` (regression) one entry before training and one
-    per epoch; ``best_val_metric`` (``best_val_acc``), ``best_epoch``, ``best_params`` and
-    ``restored_best`` describe the restored parameters; ``epoch`` counts completed epochs and
-    ``step`` completed updates; ``history`` holds what callbacks recorded. Continue a saved run
-    with the classmethod ``Solver.resume(path, model, data, **overrides)``.
+    ``train_mse_history`` / ``val_mse_history`` (regression) one per evaluation (before
+    training, after every epoch, at a stop inside an epoch), ``eval_epoch_history`` the epoch
+    of each (0.0, 1.0, ..., 2.5 for a stop half-way through the third). ``best_val_metric``
+    (``best_val_acc``), ``best_epoch`` (an int at an epoch end), ``best_params`` and
+    ``restored_best`` describe the restored parameters; ``epoch`` counts completed epochs,
+    ``step`` updates; ``stopped_early`` and ``stop_reason`` tell whether a callback ended
+    training before ``num_epochs`` and why; ``history`` holds what callbacks recorded.
     """
 
     def __init__(self, model: Any, data: Mapping[str, np.ndarray], update_rule: str = "adam",
@@ -190,12 +171,16 @@ class Solver:
         self.val_acc_history: list[float] = []
         self.train_mse_history: list[float] = []
         self.val_mse_history: list[float] = []
+        self.eval_epoch_history: list[float] = []
         self.history: dict[str, list] = {}
         self.best_params: dict[str, np.ndarray] | None = None
         self.best_buffers: dict[str, np.ndarray] | None = None
         self.best_val_metric: float | None = None
-        self.best_epoch: int | None = None
+        self.best_epoch: int | float | None = None
         self.restored_best = False
+        self.stopped_early = False
+        self.stop_reason: str | None = None
+        self._stop_request: str | None = None
 
     @property
     def total_steps(self) -> int:
@@ -242,30 +227,28 @@ class Solver:
             return self.check_accuracy(X, y, num_samples, batch_size)
         return self.check_mse(X, y, num_samples, batch_size)
 
+    def _epoch_reached(self) -> int | float:
+        """Completed epochs, plus the fraction of the current one at a stop inside it."""
+        if 0 < self._pos < self.num_train:
+            return self.epoch + self._pos / self.num_train
+        return self.epoch
+
     def _evaluate_epoch(self, progress: Progress) -> None:
+        """Measure the metrics at an epoch end (or before training, or at a stop)."""
         batch = max(self.batch_size, 100)
         train = self.evaluate(self.X_train, self.y_train, self.num_train_samples, batch)
         val = self.evaluate(self.X_val, self.y_val, self.num_val_samples, batch)
+        epoch = self._epoch_reached()
         self.train_metric_history.append(train)
         self.val_metric_history.append(val)
+        self.eval_epoch_history.append(float(epoch))
         if evaluation.is_better(self.task, val, self.best_val_metric):
-            self.best_val_metric = val
-            self.best_epoch = self.epoch
-            self.best_params = {k: v.copy() for k, v in self.model.params.items()}
-            self.best_buffers = {k: v.copy() for k, v in model_buffers(self.model).items()}
+            solver_state.keep_as_best(self, val, epoch)
         short = "acc" if self.task == "classification" else "mse"
-        progress.message(f"(Epoch {self.epoch} / {self.num_epochs}) train {short}: {train:.6f}; "
+        progress.message(f"(Epoch {epoch:g} / {self.num_epochs}) train {short}: {train:.6f}; "
                          f"val {short}: {val:.6f}", **{f"val_{short}": val})
 
     # ------------------------------------------------------------------ training
-
-    def _diverged(self, what: str, param: str | None, loss: float | None) -> TrainingDiverged:
-        where = f"step {self.step} (epoch {self.epoch + 1} of {self.num_epochs})"
-        saved = (f"; the last checkpoint {str(self.checkpoint)!r} was left as it was"
-                 if self.checkpoint is not None else "")
-        return TrainingDiverged(f"training diverged at {where}: {what}. Lower the learning "
-                                f"rate or clip the gradients (clip_norm){saved}",
-                                step=self.step, epoch=self.epoch, param=param, loss=loss)
 
     def _update(self) -> None:
         """One minibatch update (the caller makes sure the epoch has examples left)."""
@@ -273,29 +256,13 @@ class Solver:
         for cb in self.callbacks:
             cb.on_step_begin(self, step)
         if self.lr_schedule is not None:
-            lr = float(self.lr_schedule(self.base_lr, step, self.steps_per_epoch,
-                                        self.total_steps))
-            if not (lr >= 0 and math.isfinite(lr)):
-                raise ValueError(f"Solver: lr_schedule returned {lr} at step {step}")
-            for config in self.optim_configs.values():
-                config["learning_rate"] = lr
+            solver_state.schedule_learning_rate(self, step)
 
         idx = self._perm[self._pos:self._pos + self.batch_size]
         loss, grads = self.model.loss(self.X_train[idx], self.y_train[idx])
         loss = float(loss)
-        if not math.isfinite(loss):
-            bad = next((name for name, g in grads.items() if isinstance(g, np.ndarray)
-                        and g.dtype.kind == "f" and first_non_finite(g) is not None), None)
-            also = "" if bad is None else f" (and the gradient of {bad!r} is not finite)"
-            raise self._diverged(f"the loss is {loss}{also}", bad, loss)
+        norm = checked_norm(self, loss, grads)
         params = self.model.params
-        check_grads(grads, params)
-        try:
-            norm = global_norm(grads, "Solver")
-        except NonFiniteGradientError as exc:
-            bad = "NaN" if np.isnan(grads[exc.param]).any() else "inf"
-            raise self._diverged(f"the gradient of {exc.param!r} contains {bad} "
-                                 f"(loss {loss:.6g})", exc.param, loss) from None
 
         if self.clip_value is not None:
             clipping.clip_grad_value(grads, self.clip_value)
@@ -316,60 +283,85 @@ class Solver:
         for cb in self.callbacks:
             cb.on_step_end(self, step, loss, grads)
 
+    def request_stop(self, reason: str) -> None:
+        """Ask :meth:`train` to stop early for ``reason`` (kept in ``stop_reason``).
+
+        For callbacks, or another thread, while ``train()`` runs; the first request counts.
+        The Solver finishes the current step, evaluates, writes the checkpoint, restores the
+        best parameters and calls ``on_train_end``; ``stopped_early`` is then True. Where
+        exactly it stops, and how that checkpoint resumes, is described under "Stopping
+        early" in :mod:`handgrad.optim.callbacks`.
+        """
+        if not isinstance(reason, str) or not reason:
+            raise TypeError(f"Solver.request_stop: reason must be a non-empty str, "
+                            f"got {reason!r}")
+        if self._stop_request is None:
+            self._stop_request = reason
+
     def train(self) -> None:
-        """Train for the remaining epochs, then restore the best validation parameters.
+        """Train for the remaining epochs (or until a stop is requested, see
+        :meth:`request_stop`), then restore the best validation parameters.
 
         Raises :class:`TrainingDiverged` (before applying the update) when the loss or a
         gradient is not finite; the last checkpoint is then left untouched.
         """
+        self.stopped_early, self.stop_reason, self._stop_request = False, None, None
         progress = Progress(self.verbose, self.total_steps, self.step, self.print_every)
         try:
             for cb in self.callbacks:
                 cb.on_train_begin(self)
             if not self.val_metric_history:
                 self._evaluate_epoch(progress)
-            while self.epoch < self.num_epochs:
-                if self._perm is None:
-                    self._perm = self.rng.permutation(self.num_train)
-                    self._pos = 0
-                while self._pos < self.num_train:
-                    self._update()
-                    progress.step(self.step - 1, self.loss_history[-1])
-                    if (self.checkpoint is not None and self.checkpoint_every is not None
-                            and self.step % self.checkpoint_every == 0
-                            and self._pos < self.num_train):
-                        self.save_checkpoint()
-                self.epoch += 1
-                self._perm = None
-                self._pos = 0
-                if self.lr_schedule is None:
-                    for config in self.optim_configs.values():
-                        config["learning_rate"] *= self.lr_decay
-                self._evaluate_epoch(progress)
-                for cb in self.callbacks:
-                    cb.on_epoch_end(self, self.epoch - 1)
-                if self.checkpoint is not None:
-                    self.save_checkpoint()
-            self._restore_best(progress)
+            while self.epoch < self.num_epochs and self._stop_request is None:
+                self._train_epoch(progress)
+            if self._stop_request is not None and self.epoch < self.num_epochs:
+                self.stopped_early, self.stop_reason = True, self._stop_request
+                progress.message(f"Stopped early at step {self.step} (epoch "
+                                 f"{self._epoch_reached():g} / {self.num_epochs}): "
+                                 f"{self.stop_reason}")
+            solver_state.restore_best(self, progress.message)
         finally:
             progress.close()
         for cb in self.callbacks:
             cb.on_train_end(self)
 
-    def _restore_best(self, progress: Progress) -> None:
-        if self.best_params is None:
-            self.restored_best = False
-            message = (f"Solver: the validation {self.metric} was never a finite number, so "
-                       f"there are no best parameters; keeping the last ones")
-            warnings.warn(message, RuntimeWarning, stacklevel=3)
-            progress.message(message)
-            return
-        for name, value in self.best_params.items():
-            self.model.params[name] = value.copy()
-        buffers = model_buffers(self.model)
-        for name, value in (self.best_buffers or {}).items():
-            np.copyto(buffers[name], value)
-        self.restored_best = True
+    def _train_epoch(self, progress: Progress) -> None:
+        """The rest of the current epoch, or up to the step during which a stop came."""
+        if self._perm is None:
+            self._perm = self.rng.permutation(self.num_train)
+            self._pos = 0
+        while self._pos < self.num_train:
+            self._update()
+            progress.step(self.step - 1, self.loss_history[-1])
+            if self._pos >= self.num_train:
+                break
+            if self._stop_request is not None:
+                self._stop_inside_epoch(progress)
+                return
+            if (self.checkpoint is not None and self.checkpoint_every is not None
+                    and self.step % self.checkpoint_every == 0):
+                self.save_checkpoint()
+        self.epoch += 1
+        self._perm = None
+        self._pos = 0
+        if self.lr_schedule is None:
+            solver_state.decay_learning_rate(self)
+        self._evaluate_epoch(progress)
+        for cb in self.callbacks:
+            cb.on_epoch_end(self, self.epoch - 1)
+        if self.checkpoint is not None:
+            self.save_checkpoint()
+
+    def _stop_inside_epoch(self, progress: Progress) -> None:
+        # The evaluation draws its subsample from a copy of the generator, so that the
+        # checkpoint resumes with the shuffles of the uninterrupted run.
+        rng, self.rng = self.rng, copy.deepcopy(self.rng)
+        try:
+            self._evaluate_epoch(progress)
+        finally:
+            self.rng = rng
+        if self.checkpoint is not None:
+            self.save_checkpoint()
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -387,15 +379,13 @@ class Solver:
                **overrides: Any) -> Solver:
         """Rebuild the Solver saved in checkpoint ``path`` around ``model`` and ``data``.
 
-        ``model`` must have the same parameter names, shapes and dtypes (its values are
-        replaced by the checkpoint's), ``data`` the same number of training examples. The
-        returned Solver continues where the checkpoint stopped when ``train()`` is called, and
-        writes further checkpoints to ``path`` unless ``checkpoint=`` says otherwise.
-        ``overrides`` may change any constructor option (typically ``num_epochs`` to train
-        longer, ``verbose``, ``callbacks``) except update_rule, optim_config, batch_size and
-        seed. Callbacks are not stored: pass them again; each gets back the state saved for
-        the callback of the same class. A custom (non built-in) ``lr_schedule`` must be passed
-        again too.
+        ``model`` must have the same parameter names, shapes and dtypes (the checkpoint's
+        values replace its own), ``data`` the same number of training examples. ``train()``
+        continues where the checkpoint stopped, writing further checkpoints to ``path`` unless
+        ``checkpoint=`` says otherwise. ``overrides`` may change any constructor option
+        (``num_epochs``, ``verbose``, ``callbacks``, ...) but update_rule, optim_config,
+        batch_size and seed. Pass callbacks again: each gets back the state saved for the
+        callback of its class. Pass a custom (not built-in) ``lr_schedule`` again too.
         """
         options, saved_ckpt = solver_state.resume_options(path, overrides)
         solver = cls(model, data, **options)

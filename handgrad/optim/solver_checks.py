@@ -1,9 +1,10 @@
 """What the Solver checks: options, callbacks, the model, the data and the task before any
-training, and the gradients ``model.loss`` returns at every step.
+training, and the loss and gradients ``model.loss`` returns at every step.
 
 Every function raises ``TypeError`` or ``ValueError`` with a message that starts with
 ``Solver:`` and names the option, key or attribute, what was expected and what came, so that a
-mistake surfaces at construction time instead of epochs into a run.
+mistake surfaces at construction time instead of epochs into a run. A loss or gradient that is
+not finite raises :class:`TrainingDiverged` (see :func:`checked_norm`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ import os
 from collections.abc import Iterable, Mapping
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from handgrad.optim.clipping import NonFiniteGradientError, global_norm
 from handgrad.optim.rules import RULES
+
+if TYPE_CHECKING:  # pragma: no cover
+    from handgrad.optim.solver import Solver
 
 HOOKS = ("on_train_begin", "on_step_begin", "on_step_end", "on_epoch_end", "on_train_end")
 DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
@@ -221,3 +226,48 @@ def check_grads(grads: Mapping[str, Any], params: Mapping[str, np.ndarray]) -> N
                    else type(g).__name__)
             raise ValueError(f"Solver: the gradient of {name!r} must match the parameter "
                              f"(shape {p.shape}, dtype {p.dtype}), got {got}")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or a gradient became NaN or inf; training stopped before the bad update.
+
+    ``step`` and ``epoch`` are 0-based; ``param`` names the parameter whose gradient is not
+    finite (None when the loss itself is not finite).
+    """
+
+    def __init__(self, message: str, *, step: int, epoch: int, param: str | None,
+                 loss: float | None):
+        super().__init__(message)
+        self.step = step
+        self.epoch = epoch
+        self.param = param
+        self.loss = loss
+
+
+def diverged(solver: Solver, what: str, param: str | None, loss: float | None
+             ) -> TrainingDiverged:
+    """The error for a run that diverged at ``solver``'s current step because of ``what``."""
+    where = f"step {solver.step} (epoch {solver.epoch + 1} of {solver.num_epochs})"
+    saved = (f"; the last checkpoint {str(solver.checkpoint)!r} was left as it was"
+             if solver.checkpoint is not None else "")
+    return TrainingDiverged(f"training diverged at {where}: {what}. Lower the learning "
+                            f"rate or clip the gradients (clip_norm){saved}",
+                            step=solver.step, epoch=solver.epoch, param=param, loss=loss)
+
+
+def checked_norm(solver: Solver, loss: float, grads: Mapping[str, Any]) -> float:
+    """The global L2 norm of ``grads`` (before any clipping), once the loss is finite and the
+    gradients match ``solver.model.params``; :class:`TrainingDiverged` when the loss or a
+    gradient holds NaN or inf."""
+    if not math.isfinite(loss):
+        bad = next((name for name, g in grads.items() if isinstance(g, np.ndarray)
+                    and g.dtype.kind == "f" and first_non_finite(g) is not None), None)
+        also = "" if bad is None else f" (and the gradient of {bad!r} is not finite)"
+        raise diverged(solver, f"the loss is {loss}{also}", bad, loss)
+    check_grads(grads, solver.model.params)
+    try:
+        return global_norm(grads, "Solver")
+    except NonFiniteGradientError as exc:
+        bad = "NaN" if np.isnan(grads[exc.param]).any() else "inf"
+        raise diverged(solver, f"the gradient of {exc.param!r} contains {bad} "
+                               f"(loss {loss:.6g})", exc.param, loss) from None

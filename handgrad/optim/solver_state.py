@@ -10,8 +10,10 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,7 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # Options Solver.resume refuses to change: they would make the saved state meaningless.
 FIXED_ON_RESUME = ("update_rule", "optim_config", "batch_size", "seed")
-HISTORIES = ("loss", "grad_norm", "lr", "train_acc", "val_acc", "train_mse", "val_mse")
+HISTORIES = ("loss", "grad_norm", "lr", "train_acc", "val_acc", "train_mse", "val_mse",
+             "eval_epoch")
 
 
 def model_buffers(model: Any) -> dict[str, np.ndarray]:
@@ -97,12 +100,9 @@ def pack(solver: Solver) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         arrays[f"buffers/{i}"] = value
         if solver.best_params is not None and solver.best_buffers is not None:
             arrays[f"best_buffers/{i}"] = solver.best_buffers[name]
-    histories = {"loss": solver.loss_history, "grad_norm": solver.grad_norm_history,
-                 "lr": solver.lr_history, "train_acc": solver.train_acc_history,
-                 "val_acc": solver.val_acc_history, "train_mse": solver.train_mse_history,
-                 "val_mse": solver.val_mse_history}
-    for key, values in histories.items():
-        arrays[f"history/{key}"] = np.asarray(values, dtype=np.float64)
+    for key in HISTORIES:
+        arrays[f"history/{key}"] = np.asarray(getattr(solver, f"{key}_history"),
+                                              dtype=np.float64)
     if solver._perm is not None:
         arrays["epoch_perm"] = solver._perm
     rng = model_rng(model)
@@ -132,6 +132,7 @@ def pack(solver: Solver) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         "optim_arrays": optim_arrays,
         "best_val_metric": solver.best_val_metric,
         "best_epoch": solver.best_epoch,
+        "stop_reason": solver._stop_request if solver.epoch < solver.num_epochs else None,
         "callbacks": [{"class": type(cb).__qualname__, "state": cb.state()}
                       for cb in solver.callbacks],
         "callback_history": solver.history,
@@ -172,6 +173,48 @@ def resume_options(path: str | os.PathLike, overrides: Mapping[str, Any]
     return options, saved_ckpt
 
 
+def schedule_learning_rate(solver: Solver, step: int) -> None:
+    """Set every parameter's learning rate to what ``solver.lr_schedule`` gives for ``step``."""
+    lr = float(solver.lr_schedule(solver.base_lr, step, solver.steps_per_epoch,
+                                  solver.total_steps))
+    if not (lr >= 0 and math.isfinite(lr)):
+        raise ValueError(f"Solver: lr_schedule returned {lr} at step {step}")
+    for config in solver.optim_configs.values():
+        config["learning_rate"] = lr
+
+
+def decay_learning_rate(solver: Solver) -> None:
+    """Multiply every parameter's learning rate by ``solver.lr_decay`` (at an epoch end)."""
+    for config in solver.optim_configs.values():
+        config["learning_rate"] *= solver.lr_decay
+
+
+def keep_as_best(solver: Solver, val: float, epoch: float) -> None:
+    """Record the model's current parameters and buffers as the best, scoring ``val``."""
+    solver.best_val_metric = val
+    solver.best_epoch = epoch
+    solver.best_params = {k: v.copy() for k, v in solver.model.params.items()}
+    solver.best_buffers = {k: v.copy() for k, v in model_buffers(solver.model).items()}
+
+
+def restore_best(solver: Solver, report: Callable[[str], None]) -> None:
+    """Put the best validation parameters (and their buffers) back into the model at the end
+    of training; without any (no finite validation score), warn and ``report`` it."""
+    if solver.best_params is None:
+        solver.restored_best = False
+        message = (f"Solver: the validation {solver.metric} was never a finite number, so "
+                   f"there are no best parameters; keeping the last ones")
+        warnings.warn(message, RuntimeWarning, stacklevel=3)  # points at the train() call
+        report(message)
+        return
+    for name, value in solver.best_params.items():
+        solver.model.params[name] = value.copy()
+    buffers = model_buffers(solver.model)
+    for name, value in (solver.best_buffers or {}).items():
+        np.copyto(buffers[name], value)
+    solver.restored_best = True
+
+
 def restore(solver: Solver, saved: dict[str, Any]) -> None:
     """Check that ``solver`` matches the checkpoint ``saved`` and load its state into it."""
     meta = saved["metadata"]
@@ -202,7 +245,9 @@ def restore(solver: Solver, saved: dict[str, Any]) -> None:
     for name, value in saved["buffers"].items():
         np.copyto(buffers[name], value)
     solver.optim_configs = {name: dict(saved["optim_configs"][name]) for name in names}
-    hist = saved["histories"]
+    hist = dict(saved["histories"])
+    if "eval_epoch" not in hist:  # written before evaluations recorded their epoch
+        hist["eval_epoch"] = np.arange(len(hist["val_acc"]) + len(hist["val_mse"]), dtype=float)
     for key in HISTORIES:
         setattr(solver, f"{key}_history", hist[key].tolist())
     solver.history = {k: list(v) for k, v in saved["history"].items()}
