@@ -214,12 +214,20 @@ def machine_info() -> dict[str, object]:
 
 
 def load_warning(info: Mapping[str, object]) -> str | None:
-    """A warning when other processes keep the machine busy (timings would be inflated)."""
+    """A warning when other processes keep the machine busy right now (timings would be
+    inflated): their CPU share over half a second, or the load average where that is unknown."""
+    before = cpu_snapshot()
+    time.sleep(0.5)
+    busy = others_busy_since(before)
+    if busy is not None:
+        if busy > 0.15:
+            return (f"warning: other processes are using {busy:.0%} of the CPUs; each row waits "
+                    f"for a quiet machine (--wait) and marks disturbed figures with !")
+        return None
     load = info.get("load_average_1min")
     if isinstance(load, float) and load > 0.5:
-        return (f"warning: 1-minute load average is {load:.2f} before this run: other processes "
-                f"are using the CPUs and the timings will be slower and noisier than on a quiet "
-                f"machine")
+        return (f"warning: 1-minute load average is {load:.2f}: other processes are using the "
+                f"CPUs and the timings may be slower and noisier than on a quiet machine")
     return None
 
 

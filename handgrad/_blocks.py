@@ -1,8 +1,8 @@
 """Run a NumPy kernel over cache-sized blocks of rows, spread over the CPU cores.
 
-NumPy evaluates every expression as one pass over the whole array, so an activation or a loss
-made of five ufunc calls reads and writes an 8 MB array five times from main memory. Run on a
-block of rows at a time, the same five calls work on slices that stay in the CPU's L2 cache, and
+NumPy evaluates every expression as one pass over the whole array, so an activation made of five
+ufunc calls reads and writes an 8 MB array five times from main memory. Run on a
+block of rows at a time, the same five calls work on slices that stay in the CPU's caches, and
 only the first read and the last write go to memory. NumPy releases the GIL inside its ufunc
 loops and reductions, so the blocks can also run on several threads at once::
 
@@ -11,10 +11,10 @@ loops and reductions, so the blocks can also run on several threads at once::
 
     blockwise(kernel, out, x)           # out, x: same first dimension
 
-``blockwise`` cuts the arrays along their first axis into blocks of about ``BLOCK_BYTES``, gives
-each thread one contiguous run of blocks (the calling thread takes the first), and returns the
-kernels' return values in block order, so a reduction that sums them is deterministic and does
-not depend on the number of threads. ``elementwise`` does the same for arrays of one shape,
+``blockwise`` cuts the arrays along their first axis into blocks of about ``BLOCK_BYTES``; the
+calling thread and the pool's threads each take the next block until none is left, and the
+kernels' return values come back in block order, so a reduction that sums them is deterministic
+and does not depend on the number of threads. ``elementwise`` does the same for arrays of one shape,
 flattened. A kernel may write only to its own block of each array and to its scratch arrays.
 
 The number of threads is the number of CPUs this process may run on, or the environment
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import itertools
 import math
 import os
 import threading
@@ -34,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
-BLOCK_BYTES = 64 * 1024          # per array and block: a few arrays fit in a 512 KiB L2 cache
-MIN_PARALLEL_BYTES = 256 * 1024  # below this, thread hand-off costs more than it saves
+BLOCK_BYTES = 256 * 1024         # per array and block: a few arrays stay in L2/L3 cache, and
+                                 # each ufunc call is long enough to amortize handing over the GIL
+MIN_PARALLEL_BYTES = 512 * 1024  # below this, waking a thread costs more than it saves
 
 _lock = threading.Lock()
 _local = threading.local()
@@ -94,47 +96,43 @@ def blockwise(kernel: Callable[..., Any], *arrays: np.ndarray, scratch: int = 0)
     row_bytes = max(first.itemsize * math.prod(first.shape[1:]), 1)
     rows = max(1, BLOCK_BYTES // row_bytes)
     n_blocks = -(-n // rows)
-    parts = min(_threads, n_blocks) if n * row_bytes >= MIN_PARALLEL_BYTES else 1
+    workers = min(_threads, n_blocks) if n * row_bytes >= MIN_PARALLEL_BYTES else 1
     if getattr(_local, "busy", False):
-        parts = 1    # a kernel that itself calls blockwise: no waiting on the pool from inside
+        workers = 1  # a kernel that itself calls blockwise: no waiting on the pool from inside
+    results: list[Any] = [None] * n_blocks
+    # Threads take the next block as they get free (next() on a count is atomic under the GIL),
+    # so a core that runs slower, or is shared with another process, simply does fewer blocks.
+    next_block = itertools.count()
 
-    def run(start_block: int, stop_block: int) -> list[Any]:
+    def run() -> None:
         outer, _local.busy = getattr(_local, "busy", False), True
         try:
             work = [np.empty((min(rows, n),) + first.shape[1:], first.dtype)
                     for _ in range(scratch)]
-            results = []
-            for block in range(start_block, stop_block):
+            while (block := next(next_block)) < n_blocks:
                 lo, hi = block * rows, min(block * rows + rows, n)
                 views = [a[lo:hi] for a in arrays] + [w[: hi - lo] for w in work]
-                results.append(kernel(*views))
-            return results
+                results[block] = kernel(*views)
         finally:
             _local.busy = outer
 
-    if parts <= 1:
-        return run(0, n_blocks)
-    cuts = [n_blocks * i // parts for i in range(parts + 1)]
-    pool = _get_pool(_threads - 1)
-    futures: dict[int, Future] = {}
-    for i in range(1, parts):
-        try:
-            futures[i] = pool.submit(contextvars.copy_context().run, run, cuts[i], cuts[i + 1])
-        except RuntimeError:  # no thread can be started (process limits): run it here
-            break
-    shares: list[list[Any] | None] = [None] * parts
+    futures: list[Future] = []
+    if workers > 1:
+        pool = _get_pool(_threads - 1)
+        for _ in range(workers - 1):
+            try:
+                futures.append(pool.submit(contextvars.copy_context().run, run))
+            except RuntimeError:  # no thread can be started (process limits): fewer helpers
+                break
     try:
-        for i in range(parts):
-            if i not in futures:
-                shares[i] = run(cuts[i], cuts[i + 1])
+        run()
     finally:
-        # Every share must finish before the caller sees its arrays, even when one failed.
-        errors = {i: f.exception() for i, f in futures.items()}
-    for i, f in futures.items():
-        if errors[i] is not None:
-            raise errors[i]
-        shares[i] = f.result()
-    return [r for share in shares for r in share]  # type: ignore[union-attr]
+        # Every helper must finish before the caller sees its arrays, even when one failed.
+        errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+    return results
 
 
 def elementwise(kernel: Callable[..., Any], *arrays: np.ndarray, n_out: int = 1,

@@ -8,6 +8,7 @@ Shape errors raise ``ValueError``; dtype and type errors raise ``TypeError``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Real
 
 import numpy as np
 
@@ -75,3 +76,22 @@ def choice(op: str, name: str, value: object, allowed: Sequence[str]) -> str:
         raise ValueError(f"{op}: {name} must be one of {', '.join(map(repr, allowed))}, "
                          f"got {value!r}")
     return value  # type: ignore[return-value]
+
+
+def scalar_dout(op: str, dout: object, dtype: np.dtype) -> np.floating:
+    """The upstream gradient of a scalar loss as a scalar of the loss dtype.
+
+    Accepts a Python real number, or a NumPy scalar or 0-d array of the loss dtype; anything
+    else is a ``TypeError`` (a bool, a string, another dtype) or a ``ValueError`` (a shape).
+    """
+    if isinstance(dout, (np.ndarray, np.generic)):
+        if dout.shape != ():
+            raise ValueError(f"{op}: dout must be a scalar like the loss, got shape {dout.shape}")
+        if dout.dtype != dtype:
+            raise TypeError(f"{op}: dout has dtype {dout.dtype} but the loss has dtype {dtype}; "
+                            f"pass a Python float or a scalar of dtype {dtype}")
+        return dtype.type(dout)
+    if isinstance(dout, bool) or not isinstance(dout, Real):
+        raise TypeError(f"{op}: dout must be a real number (the upstream gradient of the loss), "
+                        f"got {type(dout).__name__}")
+    return dtype.type(dout)

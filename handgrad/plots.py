@@ -1,27 +1,46 @@
 """Training curves: loss per step and accuracy per epoch, for one run or several side by side.
 
 Figures are drawn with matplotlib's object API on an Agg canvas (``Figure`` +
-``FigureCanvasAgg``), never through ``pyplot``: no display is needed and the backend of the
-caller's session (a notebook, say) is left alone.
+``FigureCanvasAgg``, made by :func:`figure`), never through ``pyplot``: no display is needed and
+the backend of the caller's session (a notebook, say) is left alone. :func:`save` writes a
+figure as PNG atomically; :mod:`handgrad.diagnostics.plots` draws with the same two.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from handgrad._files import atomic_write
+
 # Where a run keeps each curve: Solver attribute names and checkpoint history names.
 _LOSS_KEYS = ("loss_history", "loss")
+_EPOCH_KEYS = ("eval_epoch_history", "eval_epoch")  # the epoch of each evaluation
 _METRICS = (  # (train keys, val keys, label)
     (("train_acc_history", "train_acc"), ("val_acc_history", "val_acc"), "accuracy"),
     (("train_mse_history", "train_mse"), ("val_mse_history", "val_mse"), "mean squared error"),
 )
+
+
+def figure(width: float, height: float) -> Any:
+    """A matplotlib ``Figure`` of ``width`` x ``height`` inches on its own Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save(fig: Any, path: str | os.PathLike) -> Path:
+    """Write ``fig`` to the PNG file ``path`` atomically, creating parent folders; return it."""
+    # A plot is an ordinary file (0o644); it is cheap to redraw, so no fsync.
+    return atomic_write(path, lambda fh: fig.savefig(fh, format="png"), mode=0o644,
+                        fsync=False)
 
 
 def _get(run: Any, keys: Sequence[str]) -> np.ndarray | None:
@@ -30,6 +49,13 @@ def _get(run: Any, keys: Sequence[str]) -> np.ndarray | None:
         if value is not None and len(value):
             return np.asarray(value, dtype=np.float64).reshape(-1)
     return None
+
+
+def _eval_epochs(run: Any, n: int) -> np.ndarray:
+    """The epochs of a run's ``n`` evaluations: its eval_epoch history (2.5 for a stop
+    half-way through the third epoch) when it has one of that length, else 0 .. n-1."""
+    epochs = _get(run, _EPOCH_KEYS)
+    return epochs if epochs is not None and epochs.size == n else np.arange(n, dtype=float)
 
 
 def _is_run(value: Any) -> bool:
@@ -69,18 +95,16 @@ def plot_training(histories: Any, path: str | os.PathLike, title: str | None = N
     ``val_acc_history``; the checkpoint names ``loss``, ``train_acc``, ``val_acc`` work too), or a
     dict ``{label: Solver or history dict}`` to compare runs. Left panel: the loss at every
     step, faint, with its moving average on top; right panel: train (dashed) and validation
-    (solid) accuracy per epoch (or mean squared error for regression runs). The file is
+    (solid) accuracy per epoch (or mean squared error for regression runs), at the epochs of
+    ``eval_epoch_history`` (checkpoint: ``eval_epoch``) when the run has it, so that an
+    evaluation at an early stop sits where the run stopped. The file is
     written atomically (temporary file, then rename) and its parent folders are created.
     Returns the path.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     runs = _runs(histories)
-    path = Path(path)
-    fig = Figure(figsize=(11, 4.2), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = figure(11, 4.2)
     ax_loss, ax_metric = fig.subplots(1, 2)
     metric_label = None
     colors = [f"C{i % 10}" for i in range(len(runs))]
@@ -99,7 +123,7 @@ def plot_training(histories: Any, path: str | os.PathLike, title: str | None = N
             metric_label = metric_label or mlabel
             for values, style, split in ((train, "--", "train"), (val, "-", "val")):
                 if values is not None:
-                    epochs = np.arange(values.size)
+                    epochs = _eval_epochs(run, values.size)
                     tag = f"{label} {split}".strip()
                     ax_metric.plot(epochs, values, style, color=color, marker="o",
                                    markersize=3, label=tag)
@@ -123,16 +147,4 @@ def plot_training(histories: Any, path: str | os.PathLike, title: str | None = N
         ax_metric.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a plot is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+    return save(fig, path)

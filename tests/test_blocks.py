@@ -63,7 +63,7 @@ def test_errors_in_any_block_propagate(threads):
     x = np.zeros(400_000)
 
     def kernel(o):
-        if o[-1:].ctypes.data == x[-1:].ctypes.data:   # the last block: the worker thread's
+        if o[-1:].ctypes.data == x[-1:].ctypes.data:   # the last block, whichever thread runs it
             raise ZeroDivisionError("boom")
 
     with pytest.raises(ZeroDivisionError, match="boom"):

@@ -7,6 +7,7 @@ import io
 import json
 from pathlib import Path
 
+from handgrad._files import atomic_write_bytes
 from handgrad.grading import results
 from handgrad.grading.runner import CheckResult, SubmissionResult
 
@@ -95,5 +96,5 @@ def test_write_atomic_replaces_and_leaves_no_temporaries(tmp_path: Path) -> None
     results.write_json(p, {"a": 2})
     assert json.loads(p.read_text()) == {"a": 2}
     assert [q.name for q in p.parent.iterdir()] == ["results.json"]
-    results.write_atomic(tmp_path / "m.json", b"{}", mode=0o600)
+    atomic_write_bytes(tmp_path / "m.json", b"{}", mode=0o600)
     assert (tmp_path / "m.json").stat().st_mode & 0o777 == 0o600

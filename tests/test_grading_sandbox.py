@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from grading_helpers import fixture, reference_source, reference_submission
 
-from handgrad.grading import runner, sandbox
+from handgrad.grading import runner, sandbox, uids
 from handgrad.grading.sandbox import Limits
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -73,7 +73,7 @@ def test_worker_runs_confined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("HANDGRAD_SANDBOX_ZYGOTE", zygote)
     monkeypatch.setenv("HANDGRAD_PROBE_SECRET", "swordfish")
     probe = reference_source("affine.py").decode() + PROBE.replace(
-        "EXPECT_ROOT_DROPPED", str(sandbox.running_as_root()))
+        "EXPECT_ROOT_DROPPED", str(uids.running_as_root()))
     sub = reference_submission(tmp_path / "probe", {"affine.py": probe})
     res = runner.run_checks(fixture(), sub, limits=Limits(memory_mb=512))
     check = res.checks[0]
@@ -81,13 +81,13 @@ def test_worker_runs_confined(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 def test_uid_pool_reserves_distinct_uids() -> None:
-    if not sandbox.running_as_root():
+    if not uids.running_as_root():
         pytest.skip("dedicated uids need root")
-    pool = sandbox.uid_pool()
+    pool = uids.uid_pool()
     a, b = pool.acquire(), pool.acquire()
     try:
         assert a != b and a != 0 and b != 0
-        assert sandbox.processes_of(a) == []
+        assert uids.processes_of(a) == []
     finally:
         pool.release(a)
         pool.release(b)
@@ -103,5 +103,5 @@ def test_timeout_kills_the_whole_group_and_returns_quickly(tmp_path: Path) -> No
     assert "time limit exceeded (1 s)" in res.checks[0].message
     assert [c.status for c in res.checks[1:]] == ["passed", "passed"]
     assert not [p for p in sandbox._live]  # no worker left running
-    if sandbox.running_as_root():
+    if uids.running_as_root():
         assert os.getuid() == 0

@@ -101,6 +101,39 @@ def test_fc_regression_single_output_accepts_flat_targets():
         net.loss(X, rng.standard_normal((5, 2)))
 
 
+def test_fc_clipped_error_mse_loss_by_hand_gradients_and_training():
+    from handgrad.optim import Solver
+
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((6, 4))
+    y = 0.5 * rng.standard_normal((6, 2))
+    y[0, 0] = 6.0  # far beyond the clip (1.0): that entry gets no gradient at all
+    net = FullyConnectedNet([7], input_dim=4, num_classes=2, activation="tanh",
+                            loss="clipped_error_mse", reg=0.05, seed=3)
+    assert net.task == "regression" and net.config()["loss"] == "clipped_error_mse"
+    p = net.params
+    scores = np.tanh(X @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
+    expected = (0.5 * np.mean(np.clip(scores - y, -1.0, 1.0) ** 2)
+                + 0.5 * 0.05 * ((p["W1"] ** 2).sum() + (p["W2"] ** 2).sum()))
+    assert net.loss(X, y)[0] == pytest.approx(expected, rel=1e-12)
+    assert_grads_match(net, X, y)
+    plain = FullyConnectedNet([7], input_dim=4, num_classes=2, activation="tanh",
+                              loss="clipped_error_mse", seed=3)
+    _, grads = plain.loss(X[:1], y[:1])
+    assert grads["b2"][0] == 0.0 and grads["b2"][1] != 0.0
+
+    # it trains like the Huber net when the errors stay inside the clip
+    X = rng.standard_normal((120, 4))
+    y = 0.3 * np.tanh(X[:, :2] - X[:, 2:])
+    data = {"X_train": X[:90], "y_train": y[:90], "X_val": X[90:], "y_val": y[90:]}
+    for loss in ("huber", "clipped_error_mse"):
+        net = FullyConnectedNet([16], input_dim=4, num_classes=2, loss=loss, seed=1)
+        solver = Solver(net, data, optim_config={"learning_rate": 1e-2}, batch_size=30,
+                        num_epochs=30, verbose=False, seed=0)
+        solver.train()
+        assert solver.val_mse_history[-1] < 0.3 * solver.val_mse_history[0], loss
+
+
 def test_fc_forward_and_reg_by_hand():
     rng = np.random.default_rng(5)
     X = rng.standard_normal((4, 3))

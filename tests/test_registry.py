@@ -13,7 +13,7 @@ import pytest
 
 import handgrad.layers
 import handgrad.losses
-from handgrad.gradcheck import KINK_MARGIN, REGISTRY
+from handgrad.gradcheck import KINK_MARGIN, REGISTRY, rnn_kinks
 from handgrad.gradcheck import registry as reg
 
 OPS = sorted(REGISTRY)
@@ -144,7 +144,7 @@ def test_relu_rnn_kink_distances_match_finite_differences(seed):
     args, kwargs = reg.get("rnn_relu").inputs(seed=seed)
     args = tuple(np.asarray(a, dtype=np.float64) for a in args)
     exact = reg.get("rnn_relu").kink_distance(args, kwargs)
-    bound = reg._rnn_bound_kinks(*args)
+    bound = rnn_kinks.bound_kinks(*args)
     pre = _relu_rnn_preactivations(*args)
     eps = 1e-7
     for k, arr in enumerate(args):

@@ -765,3 +765,51 @@ def test_progress_bar_on_a_terminal(monkeypatch, capsys):
 
 def test_exported_at_top_level():
     assert handgrad.Solver is Solver
+
+
+def test_time_budget_exported_from_handgrad_optim():
+    import handgrad.optim as optim
+
+    assert optim.TimeBudget is TimeBudget and "TimeBudget" in optim.__all__
+
+
+def test_no_total_in_the_progress_under_a_time_budget(monkeypatch, capsys):
+    # a budget may end the run at any step: "(Iteration k / total)" would mislead
+    small_solver(print_every=2, callbacks=[TimeBudget(1e9)]).train()
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("(Iteration")]
+    assert [ln.split(")")[0] for ln in lines] == [
+        "(Iteration 1", "(Iteration 2", "(Iteration 4", "(Iteration 6"]
+    fake = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", fake)
+    small_solver(callbacks=[TimeBudget(1e9)]).train()
+    text = fake.getvalue()
+    assert "6step" in text and "6/6" not in text and "loss=" in text
+
+
+# ---------------------------------------------------------------- diagnose
+
+def fc_solver(**kwargs):
+    from handgrad.models import FullyConnectedNet
+
+    net = FullyConnectedNet([20], input_dim=2, num_classes=3, seed=4)
+    return Solver(net, spiral_data(seed=4), batch_size=3, num_epochs=2, verbose=False,
+                  seed=0, **kwargs)
+
+
+def test_diagnose_attaches_a_monitor_that_records_the_history(tmp_path):
+    from handgrad.diagnostics import Monitor
+
+    path = tmp_path / "run.npz"
+    solver = fc_solver(diagnose=True, checkpoint=path)
+    assert [type(cb) for cb in solver.callbacks] == [Monitor]
+    solver.train()
+    records = solver.history["diagnostics"]
+    assert [r["step"] for r in records] == [0, 50, 100]  # 50 steps per epoch
+    assert {"layers", "grad_norms", "update_ratios", "warnings"} <= set(records[-1])
+    # the option is kept in the checkpoint: a resumed run diagnoses on
+    resumed = Solver.resume(path, fc_solver().model, spiral_data(seed=4), num_epochs=3)
+    assert resumed.diagnose and [type(cb) for cb in resumed.callbacks] == [Monitor]
+    # one Monitor is enough
+    own = Monitor(every=5)
+    assert fc_solver(diagnose=True, callbacks=[own]).callbacks == [own]
+    assert fc_solver().callbacks == []

@@ -181,3 +181,53 @@ def test_smooth_is_a_centred_moving_average():
     steps, avg = smooth(np.array([0.0, 3.0, 6.0, 3.0, 0.0]), window=3)
     np.testing.assert_allclose(avg, [3.0, 4.0, 3.0])
     np.testing.assert_allclose(steps, [1.0, 2.0, 3.0])
+
+
+def metric_lines(monkeypatch, histories, tmp_path):
+    """Draw ``histories``; return the metric panel's lines as {label: (x, y)}."""
+    import handgrad.plots as plots
+
+    drawn = []
+    original = plots.save
+
+    def keep(fig, path):
+        drawn.append(fig)
+        return original(fig, path)
+
+    monkeypatch.setattr(plots, "save", keep)
+    plot_training(histories, tmp_path / "m.png")
+    ax_metric = drawn[-1].axes[1]
+    return {ln.get_label(): (list(ln.get_xdata()), list(ln.get_ydata()))
+            for ln in ax_metric.get_lines()}
+
+
+def test_plot_training_puts_evaluations_at_their_epochs(monkeypatch, tmp_path):
+    # a run stopped half-way through its third epoch (Solver attribute names)
+    stopped = {"loss_history": [1.0, 0.8, 0.7], "train_acc_history": [0.1, 0.5, 0.7, 0.8],
+               "val_acc_history": [0.1, 0.4, 0.6, 0.65],
+               "eval_epoch_history": [0.0, 1.0, 2.0, 2.5]}
+    lines = metric_lines(monkeypatch, stopped, tmp_path)
+    assert lines["val"] == ([0.0, 1.0, 2.0, 2.5], [0.1, 0.4, 0.6, 0.65])
+    assert lines["train"][0] == [0.0, 1.0, 2.0, 2.5]
+    # the checkpoint names, in a comparison of runs
+    runs = {"ckpt": {"loss": [1.0], "val_mse": [0.9, 0.5], "eval_epoch": [3.0, 3.25]},
+            "plain": {"loss": [1.0], "val_mse": [0.9, 0.5, 0.4]}}
+    lines = metric_lines(monkeypatch, runs, tmp_path)
+    assert lines["ckpt val"][0] == [3.0, 3.25]
+    assert lines["plain val"][0] == [0.0, 1.0, 2.0]  # no epochs recorded: 0, 1, 2, ...
+
+
+def test_train_fc_diagnose_prints_the_monitor_warnings(capsys):
+    # huge sigmoid weights saturate the hidden layer: the Monitor warns once
+    code = main(["train", "fc", "--data", "spiral", "--epochs", "2", "--activation", "sigmoid",
+                 "--weight-scale", "50", "--batch-size", "8", "--diagnose", "--no-plot",
+                 "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "diagnostics (every 50 steps, 3 records in the history): 1 warning" in out
+    assert re.search(r"^  - layer 1 \(sigmoid\): \d+% of units saturated; .*xavier", out,
+                     re.MULTILINE), out
+    code = main(["train", "fc", "--data", "spiral", "--epochs", "2", "--hidden", "20",
+                 "--diagnose", "--no-plot", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "diagnostics (every 50 steps, 1 record in the history): no warnings" in out

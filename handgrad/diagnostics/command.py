@@ -24,7 +24,6 @@ from typing import Any
 
 SCENARIOS = ("sigmoid", "relu", "rnn", "clipped")
 DATASETS = ("digits", "spiral", "sonnets")
-SPIRAL_POINTS_PER_CLASS = 200   # as `handgrad train fc --data spiral`
 
 
 def _nonneg_int(text: str) -> int:
@@ -153,19 +152,6 @@ def _run_scenarios(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------- --model
-def _fc_data(name: str, dtype: Any) -> tuple[Any, Any]:
-    import numpy as np
-
-    from handgrad import data as hdata
-
-    if name == "digits":
-        d = hdata.digits(dtype=dtype)
-        return d["X_train"], d["y_train"]
-    X, y = hdata.spiral(n_per_class=SPIRAL_POINTS_PER_CLASS, n_classes=3, seed=0, dtype=dtype)
-    rows = hdata.stratified_split(y, (0.7, 0.15, 0.15), seed=0)[0]
-    return np.ascontiguousarray(X[rows]), y[rows]
-
-
 def _model_data(model: Any, name: str | None) -> tuple[str, Any, Any]:
     if hasattr(model, "vocab_size") and "Wh" in model.params:
         if name not in (None, "sonnets"):
@@ -182,7 +168,10 @@ def _model_data(model: Any, name: str | None) -> tuple[str, Any, Any]:
                              f"(64) nor spiral (2) fits")
     if name == "sonnets":
         raise ValueError("the sonnets are for a character RNN; this is a fully connected net")
-    X, y = _fc_data(name, model.dtype)
+    from handgrad.models.train_fc import fc_data
+
+    d = fc_data(name, model.dtype)  # the training split `handgrad train fc` used
+    X, y = d["X_train"], d["y_train"]
     if X.shape[1] != input_dim:
         raise ValueError(f"the net takes {input_dim} inputs per example but {name} has "
                          f"{X.shape[1]}")

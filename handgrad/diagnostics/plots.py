@@ -8,9 +8,7 @@ folders are created. Every function returns the path it wrote.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,34 +16,9 @@ from typing import Any
 import numpy as np
 
 from handgrad.diagnostics.activations import ActivationStats
+from handgrad.plots import figure, save
 
 HEALTHY_UPDATE_RATIO = 1e-3
-
-
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save(fig: Any, path: str | os.PathLike) -> Path:
-    """Write ``fig`` to the PNG file ``path`` atomically; return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a plot is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def activation_histograms(runs: Mapping[str, Sequence[ActivationStats]],
@@ -58,7 +31,7 @@ def activation_histograms(runs: Mapping[str, Sequence[ActivationStats]],
     cols = max(len(layers) for layers in runs.values())
     side_by_side = cols == 1  # one layer per run: the runs next to each other
     nrows, ncols = (1, len(runs)) if side_by_side else (len(runs), cols)
-    fig = _figure(3.9 * ncols + 0.6, 2.8 * nrows + 0.6)
+    fig = figure(3.9 * ncols + 0.6, 2.8 * nrows + 0.6)
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for row, (label, layers) in enumerate(runs.items()):
         for col in range(cols):
@@ -97,7 +70,7 @@ def dead_units_over_training(runs: Mapping[str, Sequence[Mapping[str, Any]]],
                              path: str | os.PathLike, title: str | None = None) -> Path:
     """Dead-unit fraction of every ReLU layer against the step, one color per run
     (label -> the Monitor's records), one line style per layer."""
-    fig = _figure(7.5, 4.2)
+    fig = figure(7.5, 4.2)
     ax = fig.subplots()
     styles = ["-", "--", ":", "-."]
     for i, (label, records) in enumerate(runs.items()):
@@ -122,7 +95,7 @@ def update_ratios_over_training(runs: Mapping[str, Sequence[Mapping[str, Any]]],
                                 params: Sequence[str] | None = None) -> Path:
     """``||update|| / ||weight||`` per step for the weight matrices (or ``params``), log
     scale, one color per run, with the healthy level 1e-3 marked."""
-    fig = _figure(7.5, 4.2)
+    fig = figure(7.5, 4.2)
     ax = fig.subplots()
     styles = ["-", "--", ":", "-."]
     for i, (label, records) in enumerate(runs.items()):
@@ -137,10 +110,8 @@ def update_ratios_over_training(runs: Mapping[str, Sequence[Mapping[str, Any]]],
     ax.axhline(HEALTHY_UPDATE_RATIO, color="gray", linewidth=1, linestyle=":")
     ax.text(0.01, HEALTHY_UPDATE_RATIO, " healthy ~1e-3", color="gray", fontsize=8,
             va="bottom", transform=ax.get_yaxis_transform())
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("|update| / |weight|")
-    ax.set_title(title or "update-to-weight ratio over training")
+    ax.set(yscale="log", xlabel="step", ylabel="|update| / |weight|",
+           title=title or "update-to-weight ratio over training")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     return save(fig, path)
@@ -160,16 +131,14 @@ def hidden_gradient_norms(curves: Mapping[str, Sequence[float | None]],
     norms). With ``training`` (label -> ``{"grad_norms": [...], "diverged_at": step or
     None}``) a second panel shows the global gradient norm per training step (log scale),
     with the clipping threshold and where a run diverged."""
-    fig = _figure(12.5 if training else 7.5, 4.4)
+    fig = figure(12.5 if training else 7.5, 4.4)
     axes = fig.subplots(1, 2 if training else 1, squeeze=False)[0]
     ax = axes[0]
     for i, (label, norms) in enumerate(curves.items()):
         values = _positive(norms)
         ax.plot(np.arange(values.size), values, color=f"C{i}", linewidth=1.8, label=label)
-    ax.set_yscale("log")
-    ax.set_xlabel("time step t (the gradient enters at the last one)")
-    ax.set_ylabel("|dL/dh_t|")
-    ax.set_title("gradient reaching each hidden state")
+    ax.set(yscale="log", xlabel="time step t (the gradient enters at the last one)",
+           ylabel="|dL/dh_t|", title="gradient reaching each hidden state")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     if training:
@@ -187,10 +156,9 @@ def hidden_gradient_norms(curves: Mapping[str, Sequence[float | None]],
             ax.axhline(clip_norm, color="gray", linewidth=1, linestyle=":")
             ax.text(0.01, clip_norm, f" clip_norm={clip_norm:g}", color="gray", fontsize=8,
                     va="bottom", transform=ax.get_yaxis_transform())
-        ax.set_yscale("log")
-        ax.set_xlabel("training step")
-        ax.set_ylabel("global gradient norm (before clipping)")
-        ax.set_title("training the exploding recurrence")
+        ax.set(yscale="log", xlabel="training step",
+               ylabel="global gradient norm (before clipping)",
+               title="training the exploding recurrence")
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     if title:

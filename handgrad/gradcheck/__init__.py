@@ -19,7 +19,7 @@ from handgrad.gradcheck.numerical import (
     rel_error,
     relative_errors,
 )
-from handgrad.gradcheck.registry import KINK_MARGIN, REGISTRY, OpSpec, get, register
+from handgrad.gradcheck.registry import REGISTRY, OpSpec, get, register
 from handgrad.gradcheck.report import (
     ContractError,
     GradCheckError,
@@ -28,6 +28,7 @@ from handgrad.gradcheck.report import (
     WorstEntry,
     hint_for,
 )
+from handgrad.gradcheck.sampling import KINK_MARGIN
 
 __all__ = [
     "CONTRACT_CHECKS",

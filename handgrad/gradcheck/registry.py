@@ -10,7 +10,9 @@ kink, so a centred difference never straddles one: ReLU inputs are drawn away fr
 ReLU-activated RNN entries redraw until no pre-activation is that close to 0 along any input
 coordinate (distances measured by pushing a tangent through the recurrence). Sizes differ from
 one another (N != D != M) so that a transposed gradient has the wrong shape; only the RNN's Wh
-is square by nature, and there the values catch a transpose.
+is square by nature, and there the values catch a transpose. The drawing helpers live in
+:mod:`handgrad.gradcheck.sampling`, the ReLU RNN's kink distances in
+:mod:`handgrad.gradcheck.rnn_kinks`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,16 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from handgrad.gradcheck import rnn_kinks
+from handgrad.gradcheck.sampling import (
+    balanced_signs,
+    class_labels,
+    normal,
+    redraw_until_clear,
+    residuals_around,
+    signed_away_from_zero,
+)
 
 # make_inputs(rng, dims, dtype) -> (args, kwargs): the positional arguments of forward (arrays,
 # integer labels, param dicts) and its keyword options, drawn from ``rng`` at sizes ``dims``.
@@ -83,56 +95,6 @@ def get(name: str) -> OpSpec:
 
 
 
-#: Inputs drawn by the registry keep every coordinate at least this far from a kink (100 h for
-#: the default step h = 1e-5), so a centred difference never straddles one.
-KINK_MARGIN = 1e-3
-
-
-def _normal(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype,
-            scale: float = 1.0) -> np.ndarray:
-    return (scale * rng.standard_normal(shape)).astype(dtype)
-
-
-def _balanced_signs(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """+1 and -1 in equal numbers (one more +1 when the size is odd), in random places."""
-    size = int(np.prod(shape))
-    signs = np.where(np.arange(size) % 2 == 0, 1.0, -1.0)
-    rng.shuffle(signs)
-    return signs.reshape(shape)
-
-
-def _signed_away_from_zero(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype,
-                           low: float, high: float) -> np.ndarray:
-    """Magnitudes in [low, high] with as many negative as positive entries (in random places)."""
-    return (_balanced_signs(rng, shape) * rng.uniform(low, high, shape)).astype(dtype)
-
-
-def _labels(rng: np.random.Generator, shape: tuple[int, ...], num_classes: int) -> np.ndarray:
-    """Integer labels in [0, num_classes), not all equal when there are two or more."""
-    y = rng.integers(0, num_classes, size=shape, dtype=np.int64)
-    if y.size > 1 and num_classes > 1 and np.all(y == y.flat[0]):
-        y.flat[0] = (y.flat[0] + 1) % num_classes
-    return y
-
-
-def _redraw_until_clear(draw: Callable[[], tuple[tuple[Any, ...], dict[str, Any]]],
-                        kinks: KinkDistance, tries: int = 50
-                        ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Draw inputs until every coordinate is at least KINK_MARGIN from a kink.
-
-    After ``tries`` draws the last one is returned as it is; the checker then reports any
-    mismatch near a kink as a kink, so nothing is silently hidden.
-    """
-    for attempt in range(tries):
-        args, kwargs = draw()
-        if attempt == tries - 1:
-            break
-        distances = kinks(args, kwargs)
-        if all(np.min(d, initial=np.inf) >= KINK_MARGIN for d in distances.values()):
-            break
-    return args, kwargs
-
-
 # ---------------------------------------------------------------------------------------------
 # Entries. Keep one block per op module, in the order of handgrad/layers then handgrad/losses.
 # ---------------------------------------------------------------------------------------------
@@ -141,9 +103,9 @@ def _redraw_until_clear(draw: Callable[[], tuple[tuple[Any, ...], dict[str, Any]
 
 def _affine_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
     n, d1, d2, m = dims["N"], dims["d1"], dims["d2"], dims["M"]
-    x = _normal(rng, (n, d1, d2), dtype)
-    w = _normal(rng, (d1 * d2, m), dtype, scale=0.5)
-    b = _normal(rng, (m,), dtype)
+    x = normal(rng, (n, d1, d2), dtype)
+    w = normal(rng, (d1 * d2, m), dtype, scale=0.5)
+    b = normal(rng, (m,), dtype)
     return (x, w, b), {}
 
 
@@ -186,7 +148,7 @@ def _embedding_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: 
     n, t, v, d = dims["N"], dims["T"], dims["V"], dims["D"]
     idx = rng.integers(0, v, size=(n, t), dtype=np.int64)
     idx.flat[-1] = idx.flat[0]  # at least one row looked up twice: its gradients must add up
-    return (idx, _normal(rng, (v, d), dtype)), {}
+    return (idx, normal(rng, (v, d), dtype)), {}
 
 
 register(OpSpec(
@@ -198,7 +160,7 @@ register(OpSpec(
 # --- handgrad.layers.relu -----------------------------------------------------------------
 
 def _relu_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
-    return (_signed_away_from_zero(rng, (dims["N"], dims["D"]), dtype, 0.05, 2.0),), {}
+    return (signed_away_from_zero(rng, (dims["N"], dims["D"]), dtype, 0.05, 2.0),), {}
 
 
 def _relu_kinks(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[int, np.ndarray]:
@@ -213,103 +175,12 @@ register(OpSpec(
 
 # --- handgrad.layers.rnn ------------------------------------------------------------------
 
-def _rnn_tangent_kinks(x: np.ndarray, h0: np.ndarray, wx: np.ndarray, wh: np.ndarray,
-                       b: np.ndarray) -> list[np.ndarray]:
-    """Distances to the nearest ReLU kink of a relu RNN over x (N, T, D), per argument.
-
-    Along one coordinate theta, every pre-activation a moves at the rate da/dtheta (found by
-    propagating a one-hot tangent through the recurrence), so it reaches 0 after
-    |a| / |da/dtheta|; the distance is the smallest such step over all pre-activations.
-    """
-    n, t_len, d = x.shape
-    hdim = wx.shape[1]
-    pre = np.empty((t_len, n, hdim))
-    prev = np.empty((t_len, n, hdim))
-    h = h0
-    for t in range(t_len):
-        prev[t] = h
-        pre[t] = x[:, t] @ wx + h @ wh + b
-        h = np.maximum(pre[t], 0.0)
-    active = pre > 0
-    abs_pre = np.abs(pre)
-
-    def distance(seed_rate: Callable[[int, np.ndarray], np.ndarray],
-                 seed_h: np.ndarray | None, p: int) -> np.ndarray:
-        best = np.full(p, np.inf)
-        dh = seed_h if seed_h is not None else np.zeros((p, n, hdim))
-        for t in range(t_len):
-            da = dh @ wh + seed_rate(t, dh)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                steps = np.where(da != 0, abs_pre[t] / np.abs(da), np.inf)
-            best = np.minimum(best, steps.reshape(p, -1).min(axis=1))
-            dh = da * active[t]
-        return best
-
-    eye = np.eye
-    zero = np.zeros((1, n, hdim))
-    out = []
-    p = x.size  # x[m, s, e]: a direct push of wx[e] into example m at step s
-    seeds = eye(p).reshape(p, n, t_len, d)
-    out.append(distance(lambda t, _: seeds[:, :, t] @ wx, None, p).reshape(x.shape))
-    p = h0.size
-    out.append(distance(lambda t, _: zero, eye(p).reshape(p, n, hdim), p).reshape(h0.shape))
-    p = wx.size
-    seeds_wx = eye(p).reshape(p, d, hdim)
-    out.append(distance(lambda t, _: x[:, t] @ seeds_wx, None, p).reshape(wx.shape))
-    p = wh.size
-    seeds_wh = eye(p).reshape(p, hdim, hdim)
-    out.append(distance(lambda t, _: prev[t] @ seeds_wh, None, p).reshape(wh.shape))
-    p = b.size
-    seeds_b = eye(p).reshape(p, 1, hdim)
-    out.append(distance(lambda t, _: seeds_b, None, p).reshape(b.shape))
-    return out
-
-
-def _rnn_bound_kinks(x: np.ndarray, h0: np.ndarray, wx: np.ndarray, wh: np.ndarray,
-                     b: np.ndarray) -> list[np.ndarray]:
-    """A cheap lower bound of the kink distances, for inputs too large for the tangents.
-
-    A unit change of a coordinate moves the pre-activations of its first step by at most c
-    (its largest direct coefficient) and every later step by at most rho times the previous
-    one (rho = largest column sum of |Wh|), so by at most c * G, G = 1 + rho + ... + rho**(T-1).
-    """
-    n, t_len, _ = x.shape
-    pre, prev, h = [], [], h0
-    for t in range(t_len):
-        prev.append(h)
-        pre.append(x[:, t] @ wx + h @ wh + b)
-        h = np.maximum(pre[-1], 0.0)
-    abs_pre = np.abs(np.stack(pre, axis=1))                           # (N, T, H)
-    prev_h = np.abs(np.stack(prev, axis=1))                           # (N, T, H)
-    rho = float(np.abs(wh).sum(axis=0).max())
-    gain = float(sum(rho ** r for r in range(t_len)))
-    from_step = np.minimum.accumulate(abs_pre.min(axis=2)[:, ::-1], axis=1)[:, ::-1]  # (N, T)
-    overall = float(abs_pre.min())
-    with np.errstate(divide="ignore"):
-        dx = from_step[:, :, None] / (np.abs(wx).max(axis=1) * gain)[None, None, :]
-        dh0 = from_step[:, :1] / (np.abs(wh).max(axis=1) * gain)[None, :]
-        dwx = overall / (np.abs(x).max(axis=(0, 1)) * gain)[:, None] * np.ones(wx.shape)
-        dwh = overall / (prev_h.max(axis=(0, 1)) * gain)[:, None] * np.ones(wh.shape)
-        db = np.full(b.shape, overall / gain)
-    return [dx, dh0, dwx, dwh, db]
-
-
-def _rnn_relu_kinks(x: np.ndarray, h0: np.ndarray, wx: np.ndarray, wh: np.ndarray,
-                    b: np.ndarray) -> list[np.ndarray]:
-    n, t_len, _ = x.shape
-    hdim = wx.shape[1]
-    coords = x.size + h0.size + wx.size + wh.size + b.size
-    if coords * t_len * n * hdim <= 2e7 and x.size <= 2000:
-        return _rnn_tangent_kinks(x, h0, wx, wh, b)
-    return _rnn_bound_kinks(x, h0, wx, wh, b)
-
-
 def _rnn_kinks(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[int, np.ndarray]:
     """Kinks of rnn.forward: none for tanh; for relu, where a pre-activation crosses 0."""
     if kwargs.get("activation", "tanh") != "relu":
         return {}
     x, h0, wx, wh, b = (np.asarray(a, dtype=np.float64) for a in args[:5])
-    return dict(enumerate(_rnn_relu_kinks(x, h0, wx, wh, b)))
+    return dict(enumerate(rnn_kinks.relu_kinks(x, h0, wx, wh, b)))
 
 
 def _rnn_step_kinks(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[int, np.ndarray]:
@@ -317,7 +188,7 @@ def _rnn_step_kinks(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[in
     if kwargs.get("activation", "tanh") != "relu":
         return {}
     x, prev_h, wx, wh, b = (np.asarray(a, dtype=np.float64) for a in args[:5])
-    found = _rnn_relu_kinks(x[:, None, :], prev_h, wx, wh, b)
+    found = rnn_kinks.relu_kinks(x[:, None, :], prev_h, wx, wh, b)
     found[0] = found[0][:, 0, :]
     return dict(enumerate(found))
 
@@ -330,16 +201,16 @@ def _redraw_tries(pre_activations: int) -> int:
 
 def _rnn_weights(rng: np.random.Generator, d: int, hdim: int, dtype: np.dtype,
                  recurrent_scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    wx = _normal(rng, (d, hdim), dtype, scale=1.0 / np.sqrt(d))
-    wh = _normal(rng, (hdim, hdim), dtype, scale=recurrent_scale / np.sqrt(hdim))
-    b = _normal(rng, (hdim,), dtype, scale=0.3)
+    wx = normal(rng, (d, hdim), dtype, scale=1.0 / np.sqrt(d))
+    wh = normal(rng, (hdim, hdim), dtype, scale=recurrent_scale / np.sqrt(hdim))
+    b = normal(rng, (hdim,), dtype, scale=0.3)
     return wx, wh, b
 
 
 def _rnn_step_inputs(activation: str) -> InputMaker:
     def draw_once(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
         n, d, hdim = dims["N"], dims["D"], dims["H"]
-        x = _normal(rng, (n, d), dtype)
+        x = normal(rng, (n, d), dtype)
         prev_h = np.tanh(rng.normal(0.0, 1.5, (n, hdim))).astype(dtype)
         wx, wh, b = _rnn_weights(rng, d, hdim, dtype, 1.0 if activation == "tanh" else 0.5)
         kwargs = {} if activation == "tanh" else {"activation": activation}
@@ -348,7 +219,7 @@ def _rnn_step_inputs(activation: str) -> InputMaker:
     def make(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
         if activation == "tanh":
             return draw_once(rng, dims, dtype)
-        return _redraw_until_clear(lambda: draw_once(rng, dims, dtype), _rnn_step_kinks,
+        return redraw_until_clear(lambda: draw_once(rng, dims, dtype), _rnn_step_kinks,
                                    _redraw_tries(dims["N"] * dims["H"]))
     return make
 
@@ -356,7 +227,7 @@ def _rnn_step_inputs(activation: str) -> InputMaker:
 def _rnn_inputs(activation: str) -> InputMaker:
     def draw_once(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
         n, t, d, hdim = dims["N"], dims["T"], dims["D"], dims["H"]
-        x = _normal(rng, (n, t, d), dtype)
+        x = normal(rng, (n, t, d), dtype)
         h0 = np.tanh(rng.normal(0.0, 1.5, (n, hdim))).astype(dtype)
         wx, wh, b = _rnn_weights(rng, d, hdim, dtype, 1.0 if activation == "tanh" else 0.5)
         kwargs = {} if activation == "tanh" else {"activation": activation}
@@ -365,7 +236,7 @@ def _rnn_inputs(activation: str) -> InputMaker:
     def make(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
         if activation == "tanh":
             return draw_once(rng, dims, dtype)
-        return _redraw_until_clear(lambda: draw_once(rng, dims, dtype), _rnn_kinks,
+        return redraw_until_clear(lambda: draw_once(rng, dims, dtype), _rnn_kinks,
                                    _redraw_tries(dims["N"] * dims["T"] * dims["H"]))
     return make
 
@@ -398,7 +269,7 @@ register(OpSpec(
 # --- handgrad.layers.sigmoid --------------------------------------------------------------
 
 def _sigmoid_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
-    return (_normal(rng, (dims["N"], dims["D"]), dtype, scale=2.0),), {}
+    return (normal(rng, (dims["N"], dims["D"]), dtype, scale=2.0),), {}
 
 
 register(OpSpec(
@@ -410,7 +281,7 @@ register(OpSpec(
 # --- handgrad.layers.tanh -----------------------------------------------------------------
 
 def _tanh_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
-    return (_normal(rng, (dims["N"], dims["D"]), dtype, scale=1.5),), {}
+    return (normal(rng, (dims["N"], dims["D"]), dtype, scale=1.5),), {}
 
 
 register(OpSpec(
@@ -422,9 +293,9 @@ register(OpSpec(
 
 def _temporal_affine_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
     n, t, d, m = dims["N"], dims["T"], dims["D"], dims["M"]
-    x = _normal(rng, (n, t, d), dtype)
-    w = _normal(rng, (d, m), dtype, scale=0.5)
-    b = _normal(rng, (m,), dtype)
+    x = normal(rng, (n, t, d), dtype)
+    w = normal(rng, (d, m), dtype, scale=0.5)
+    b = normal(rng, (m,), dtype)
     return (x, w, b), {}
 
 
@@ -441,14 +312,8 @@ HUBER_DELTA = 1.3  # not the default 1.0, so a delta hard-coded in backward is c
 
 
 def _huber_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
-    n, d = dims["N"], dims["D"]
-    target = rng.standard_normal((n, d))
     # Residuals from both regimes, well away from |r| = delta where the two pieces meet.
-    small = rng.uniform(0.1, 0.8, (n, d)) * HUBER_DELTA
-    large = rng.uniform(1.25, 3.0, (n, d)) * HUBER_DELTA
-    quadratic = _balanced_signs(rng, (n, d)) > 0
-    residual = _balanced_signs(rng, (n, d)) * np.where(quadratic, small, large)
-    return ((target + residual).astype(dtype), target.astype(dtype)), {"delta": HUBER_DELTA}
+    return residuals_around(rng, dims, dtype, HUBER_DELTA), {"delta": HUBER_DELTA}
 
 
 register(OpSpec(
@@ -462,7 +327,7 @@ register(OpSpec(
 
 def _mse_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
     shape = (dims["N"], dims["D"])
-    return (_normal(rng, shape, dtype), _normal(rng, shape, dtype)), {}
+    return (normal(rng, shape, dtype), normal(rng, shape, dtype)), {}
 
 
 register(OpSpec(
@@ -475,7 +340,7 @@ register(OpSpec(
 
 def _softmax_ce_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
     n, c = dims["N"], dims["C"]
-    return (_normal(rng, (n, c), dtype, scale=1.5), _labels(rng, (n,), c)), {}
+    return (normal(rng, (n, c), dtype, scale=1.5), class_labels(rng, (n,), c)), {}
 
 
 register(OpSpec(
@@ -490,9 +355,9 @@ register(OpSpec(
 def _temporal_softmax_ce_inputs(rng: np.random.Generator, dims: Mapping[str, int],
                                 dtype: np.dtype):
     n, t, v = dims["N"], dims["T"], dims["V"]
-    scores = _normal(rng, (n, t, v), dtype, scale=1.5)
-    y = _labels(rng, (n, t), v)
-    mask = _balanced_signs(rng, (n, t)) > 0
+    scores = normal(rng, (n, t, v), dtype, scale=1.5)
+    y = class_labels(rng, (n, t), v)
+    mask = balanced_signs(rng, (n, t)) > 0
     mask[:, 0] = True   # every sequence counts somewhere
     y[~mask] = -1       # padding targets are ignored where masked out
     return (scores, y, mask), {}
@@ -513,14 +378,8 @@ CLIPPED_ERROR_CLIP = 1.3  # not the default 1.0, so a clip hard-coded in backwar
 
 
 def _clipped_error_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
-    n, d = dims["N"], dims["D"]
-    target = rng.standard_normal((n, d))
     # Errors on both sides of the clip (zero gradient beyond it), well away from |r| = clip.
-    small = rng.uniform(0.1, 0.8, (n, d)) * CLIPPED_ERROR_CLIP
-    large = rng.uniform(1.25, 3.0, (n, d)) * CLIPPED_ERROR_CLIP
-    inside = _balanced_signs(rng, (n, d)) > 0
-    residual = _balanced_signs(rng, (n, d)) * np.where(inside, small, large)
-    return ((target + residual).astype(dtype), target.astype(dtype)), {"clip": CLIPPED_ERROR_CLIP}
+    return residuals_around(rng, dims, dtype, CLIPPED_ERROR_CLIP), {"clip": CLIPPED_ERROR_CLIP}
 
 
 def _clipped_error_kinks(args: tuple[Any, ...], kwargs: Mapping[str, Any]

@@ -1,6 +1,6 @@
 """What a sandboxed worker may read, and which reads count as reading the reference.
 
-The grader sends every worker three lists of real paths (:class:`handgrad.grading.worker.Guard`
+The grader sends every worker three lists of real paths (:class:`handgrad.grading.guard.Guard`
 enforces them):
 
 - ``protected``: the source files of the assignment's reference modules *as installed*

@@ -84,6 +84,7 @@ def grade_batch(assignment_path: str, submissions: str, out: str, *, workers: in
     from datetime import datetime, timezone
     from pathlib import Path
 
+    from handgrad._files import atomic_write_bytes
     from handgrad.grading import results, runner, spec
     from handgrad.grading.submission import InvalidSubmission, discover, load
 
@@ -213,8 +214,8 @@ def grade_batch(assignment_path: str, submissions: str, out: str, *, workers: in
                                 "score": r.get("score"), "status": r.get("status")}
                             for n, r in sorted(rows.items())},
         }
-        results.write_atomic(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode(),
-                             mode=0o600)
+        atomic_write_bytes(manifest_path, (json.dumps(manifest, indent=2) + "\n").encode(),
+                           mode=0o600)
         _summary(assignment, row_list, check_ids, len(todo), skipped, elapsed, workers,
                  out_dir)
         return 1 if grader_error_seen or grader.grader_errors() else 0

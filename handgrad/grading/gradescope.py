@@ -24,7 +24,9 @@ import time
 import traceback
 import zipfile
 from pathlib import Path
+from typing import BinaryIO
 
+from handgrad._files import atomic_write
 from handgrad.grading.spec import Assignment
 
 DEFAULT_ROOT = "/autograder"
@@ -115,19 +117,21 @@ def build_autograder_zip(assignment: Assignment, out_path: str | Path) -> Path:
     package = Path(importlib.util.find_spec("handgrad").origin).parent
     points = assignment.points
     points_s = str(int(points)) if float(points).is_integer() else repr(float(points))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_path.with_name(f".{out_path.name}.tmp")
-    with zipfile.ZipFile(tmp, "w") as zf:
-        _add(zf, "setup.sh", SETUP_SH.encode(), executable=True)
-        _add(zf, "run_autograder", RUN_AUTOGRADER.replace("@POINTS@", points_s).encode(),
-             executable=True)
-        for p in _tree(assignment.folder):
-            _add(zf, "assignment/" + p.relative_to(assignment.folder).as_posix(), p.read_bytes())
-        _add(zf, "handgrad/pyproject.toml", PYPROJECT.replace("@VERSION@", __version__).encode())
-        for p in _tree(package):
-            _add(zf, "handgrad/handgrad/" + p.relative_to(package).as_posix(), p.read_bytes())
-    os.replace(tmp, out_path)
-    return out_path
+
+    def write(fh: BinaryIO) -> None:
+        with zipfile.ZipFile(fh, "w") as zf:
+            _add(zf, "setup.sh", SETUP_SH.encode(), executable=True)
+            _add(zf, "run_autograder", RUN_AUTOGRADER.replace("@POINTS@", points_s).encode(),
+                 executable=True)
+            for p in _tree(assignment.folder):
+                _add(zf, "assignment/" + p.relative_to(assignment.folder).as_posix(),
+                     p.read_bytes())
+            _add(zf, "handgrad/pyproject.toml",
+                 PYPROJECT.replace("@VERSION@", __version__).encode())
+            for p in _tree(package):
+                _add(zf, "handgrad/handgrad/" + p.relative_to(package).as_posix(), p.read_bytes())
+
+    return atomic_write(out_path, write, fsync=False)
 
 
 def autograder_root(option: str | None = None) -> Path:

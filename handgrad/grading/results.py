@@ -1,7 +1,7 @@
 """Gradescope ``results.json``, the gradebook ``grades.csv``, and writing them atomically.
 
 ``results.json`` follows Gradescope's autograder specification: a top-level ``score``, one
-entry in ``tests`` per :class:`~handgrad.grading.runner.CheckResult` (``name``, ``number``,
+entry in ``tests`` per :class:`~handgrad.grading.scoring.CheckResult` (``name``, ``number``,
 ``score``, ``max_score``, ``status`` "passed"/"failed", ``output``, ``visibility``: hidden
 draws are ``after_due_date``), ``stdout_visibility: "hidden"``, and ``extra_data`` with the
 secret seed, every draw, the fingerprint used to skip unchanged submissions on a re-run and
@@ -17,13 +17,12 @@ import csv
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from handgrad.grading.runner import CheckResult, SubmissionResult
+from handgrad._files import atomic_write_bytes
+from handgrad.grading.scoring import CheckResult, SubmissionResult
 
 VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
 FORMATS = ("text", "html", "simple_format", "md", "ansi")
@@ -230,29 +229,9 @@ def fallback_json(points: float, message: str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------- files
 
 
-def write_atomic(path: str | Path, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def write_json(path: str | Path, obj: Any, mode: int = 0o644) -> None:
     text = json.dumps(obj, indent=2, allow_nan=False, sort_keys=False) + "\n"
-    write_atomic(path, text.encode("utf-8"), mode)
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
 
 
 def read_json(path: str | Path) -> Any:
@@ -286,7 +265,7 @@ def write_csv(path: str | Path, rows: list[dict[str, Any]], check_ids: list[str]
     w.writeheader()
     for row in sorted(rows, key=lambda r: str(r.get("submission", ""))):
         w.writerow({k: _csv_safe(v) for k, v in row.items()})
-    write_atomic(path, buf.getvalue().encode("utf-8"))
+    atomic_write_bytes(path, buf.getvalue().encode("utf-8"))
 
 
 def _csv_safe(v: Any) -> Any:

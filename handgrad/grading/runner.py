@@ -47,8 +47,9 @@ is harmless, since all of them run the same student code. Workers are forked fro
 fork server on Linux (about 30 ms each instead of 0.2-0.5 s for a new interpreter with
 NumPy). See :mod:`handgrad.grading.sandbox` (isolation), :mod:`handgrad.grading.worker` (what
 runs inside), :mod:`handgrad.grading.draws` (expected values, computed here and never sent to
-a worker) and :mod:`handgrad.grading.verdict` (comparisons; a check passes only on a positive
-verdict).
+a worker), :mod:`handgrad.grading.interpret` (what a worker's frames and its end mean per
+draw), :mod:`handgrad.grading.verdict` (comparisons; a check passes only on a positive
+verdict) and :mod:`handgrad.grading.scoring` (the result types, points per part).
 """
 
 from __future__ import annotations
@@ -56,19 +57,20 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from handgrad.grading import draws as draws_mod
-from handgrad.grading import file_policy, sandbox, wire
+from handgrad.grading import file_policy, sandbox, uids, wire
+from handgrad.grading.interpret import interpret
 from handgrad.grading.sandbox import Limits
+from handgrad.grading.scoring import CheckResult, SubmissionResult, combine
 from handgrad.grading.spec import Assignment, Check
 from handgrad.grading.submission import (
     InvalidSubmission,
@@ -77,7 +79,7 @@ from handgrad.grading.submission import (
     student_filename,
     student_files,
 )
-from handgrad.grading.verdict import STATUSES, DrawVerdict, Report, judge_backward, judge_function
+from handgrad.grading.verdict import STATUSES, DrawVerdict
 
 __all__ = ["run_checks", "Grader", "CheckResult", "SubmissionResult", "Limits", "STATUSES",
            "HIDDEN_SHARE", "student_filename", "student_files", "SandboxError"]
@@ -89,55 +91,6 @@ GRADER_MODULES = ("handgrad.gradcheck",)
 
 class SandboxError(RuntimeError):
     """The sandbox itself does not work on this machine (see :meth:`Grader.self_test`)."""
-
-
-@dataclass
-class CheckResult:
-    check_id: str
-    name: str
-    status: str
-    score: float
-    max_score: float
-    max_rel_error: float | None = None
-    worst: dict[str, Any] | None = None
-    message: str = ""
-    hint: str | None = None
-    output: str = ""
-    visibility: str = "visible"
-    spec_id: str = ""
-    hidden: bool = False
-    draws: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class SubmissionResult:
-    submission: str
-    checks: list[CheckResult]
-    score: float
-    max_score: float
-    status: str
-    which: str = "public"
-    secret_seed: int | None = None
-    draws: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    file_errors: dict[str, str] = field(default_factory=dict)
-    message: str = ""
-    fingerprint: str = ""
-    elapsed: float = 0.0
-    versions: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def versions() -> dict[str, str]:
@@ -213,8 +166,8 @@ class Grader:
         lim = self.limits
         cpu = lim.cpu_seconds or (timeout * (ndraws + 1) + lim.startup_seconds + 5)
         processes = lim.processes
-        if not sandbox.running_as_root():
-            processes = max(processes, 16) + sandbox.user_process_count()
+        if not uids.running_as_root():
+            processes = max(processes, 16) + uids.user_process_count()
         return {"memory_bytes": int(lim.memory_mb) << 20, "cpu_seconds": int(cpu + 0.999),
                 "file_size_bytes": int(lim.file_size_mb) << 20, "open_files": lim.open_files,
                 "processes": processes}
@@ -418,132 +371,12 @@ class Grader:
                 first_deadline=self.limits.startup_seconds + plan.timeout,
                 step_timeout=plan.timeout, python=self.python)
             output = run.output
-            got = self._interpret(plan, run, file_errors)
+            got = interpret(run, check=plan.check, filename=plan.filename,
+                            draws=[plan.draws[i] for i in plan.usable], timeout=plan.timeout,
+                            limits=self.limits, file_errors=file_errors)
             for i, v in zip(plan.usable, got, strict=True):
                 verdicts[i] = v
         return self._aggregate(plan, [v for v in verdicts if v is not None], output)
-
-    # --- interpreting a worker run
-    def _interpret(self, plan: _Plan, run: sandbox.WorkerRun,
-                   file_errors: dict[str, str]) -> list[DrawVerdict]:
-        check = plan.check
-        n = len(plan.usable)
-        reports: dict[int, Report] = {}
-        problem: str | None = run.protocol_error and \
-            f"the worker sent malformed data on its result channel ({run.protocol_error})"
-        ready = False
-        import_failed: dict | None = None
-        worker_error: str | None = None
-        done = False
-        for header, blobs in run.frames:
-            if problem:
-                break
-            t = header.get("type")
-            if t == "ready" and not ready and import_failed is None:
-                ready = True
-            elif t == "import_failed" and not ready and import_failed is None:
-                import_failed = header
-            elif t == "draw" and ready:
-                idx = header.get("index")
-                if type(idx) is not int or not 0 <= idx < n or idx in reports:
-                    problem = "the worker sent an unexpected or repeated result"
-                    break
-                try:
-                    reports[idx] = _report(header, blobs)
-                except (wire.WireError, TypeError, ValueError) as exc:
-                    problem = f"the worker sent malformed data ({exc})"
-                    break
-            elif t == "done":
-                done = True
-            elif t == "worker_error":
-                worker_error = str(header.get("message", ""))[:300]
-            else:
-                problem = f"the worker sent an unexpected message ({str(t)[:40]!r})"
-                break
-        if run.spawn_error:
-            return [DrawVerdict("grader_error", f"grader error: {run.spawn_error}")] * n
-        if import_failed is not None:
-            return [self._import_verdict(plan, import_failed, file_errors)] * n
-        judge = judge_backward if check.kind == "backward" else judge_function
-        out: list[DrawVerdict] = []
-        ended: DrawVerdict | None = None
-        for i in range(n):
-            draw = plan.draws[plan.usable[i]]
-            if i in reports and ended is None:
-                try:
-                    out.append(judge(draw, reports[i], check.tolerance, check.function))
-                except Exception as exc:  # the comparison itself failed: fail closed
-                    out.append(DrawVerdict("error", f"the returned data could not be "
-                                           f"compared: {type(exc).__name__}: {exc}"))
-                continue
-            if ended is None:
-                ended = self._end_verdict(plan, run, ready, problem, worker_error, done, draw)
-                out.append(ended)
-            else:
-                out.append(DrawVerdict(ended.status, f"not run: {ended.message}",
-                                       notes=["not run"]))
-        return out
-
-    def _import_verdict(self, plan: _Plan, header: dict,
-                        file_errors: dict[str, str]) -> DrawVerdict:
-        status = header.get("status")
-        message = str(header.get("message", ""))[:400]
-        flags = header.get("flags")
-        flags = [str(f)[:200] for f in flags][:10] if isinstance(flags, list) else []
-        fname = plan.filename
-        if flags:
-            v = DrawVerdict("flagged", "flagged for review, scored 0: " + "; ".join(flags))
-        elif status == "missing":
-            v = DrawVerdict("missing", message or f"{fname}: not found")
-        elif status == "syntax":
-            file_errors[fname] = f"does not compile: {message}"
-            v = DrawVerdict("error", f"{fname} does not compile: {message}")
-        elif status == "not_implemented":
-            v = DrawVerdict("not_implemented", f"importing {fname} raised "
-                            f"NotImplementedError: {message}")
-        elif status == "memory":
-            v = DrawVerdict("memory", f"memory limit exceeded while importing {fname}")
-        else:
-            file_errors[fname] = f"importing it failed: {message}"
-            v = DrawVerdict("error", f"importing {fname} failed: {message}")
-        v.notes.append("general")
-        return v
-
-    def _end_verdict(self, plan: _Plan, run: sandbox.WorkerRun, ready: bool,
-                     problem: str | None, worker_error: str | None, done: bool,
-                     draw: draws_mod.Draw) -> DrawVerdict:
-        """Why a draw has no result: how the worker ended."""
-        fname = plan.filename
-        where = f"while importing {fname}" if not ready else f"in {draw.label}"
-        lim = self.limits
-        if problem:
-            return DrawVerdict("error", f"{problem} {where}")
-        if run.timed_out:
-            budget = plan.timeout + (0 if ready else lim.startup_seconds)
-            return DrawVerdict("timeout", f"time limit exceeded ({budget:g} s) {where}; the "
-                               f"other functions were still graded")
-        sig = run.killed_by
-        if sig == signal.SIGXCPU:
-            return DrawVerdict("timeout", f"CPU time limit exceeded {where}")
-        if sig == getattr(signal, "SIGXFSZ", None):
-            return DrawVerdict("error", f"file size limit ({lim.file_size_mb} MB) exceeded "
-                               f"{where}")
-        if sig is not None:
-            try:
-                signame = signal.Signals(sig).name
-            except ValueError:
-                signame = f"signal {sig}"
-            extra = " (out of memory?)" if sig == signal.SIGKILL else ""
-            return DrawVerdict("crashed", f"crashed: the worker was killed by {signame}{extra} "
-                               f"{where}")
-        if worker_error and not ready:
-            return DrawVerdict("grader_error", f"grader error: the worker failed before "
-                               f"running any student code: {worker_error}")
-        if worker_error:
-            return DrawVerdict("error", f"the worker failed {where}: {worker_error}")
-        code = run.returncode
-        return DrawVerdict("crashed", f"crashed: the worker exited with code {code} {where} "
-                           f"before returning a result (sys.exit or os._exit in your code?)")
 
     # --- aggregation
     def _aggregate(self, plan: _Plan, verdicts: list[DrawVerdict],
@@ -556,87 +389,11 @@ class Grader:
         for hidden, points in groups:
             pairs = [(d, v) for d, v in zip(plan.draws, verdicts, strict=True)
                      if d.hidden == hidden]
-            res = self._combine(plan, pairs, hidden, points)
+            res = combine(plan.check, plan.filename, pairs, hidden, points)
             attach = (hidden or len(groups) == 1)
             res.output = output if attach else ""
             results.append(res)
         return results
-
-    def _combine(self, plan: _Plan, pairs: list[tuple[draws_mod.Draw, DrawVerdict]],
-                 hidden: bool, points: float) -> CheckResult:
-        check = plan.check
-        flagged = [(d, v) for d, v in pairs if v.status == "flagged"]
-        failing = [(d, v) for d, v in pairs if v.status != "passed"]
-        rels = [v.max_rel_error for _, v in pairs if v.max_rel_error is not None]
-        max_rel = max(rels) if rels else None
-        worst = None
-        best = None
-        for d, v in pairs:
-            if v.worst is not None and v.max_rel_error is not None and \
-                    (best is None or v.max_rel_error > best):
-                best = v.max_rel_error
-                worst = dict(v.worst, draw=d.label)
-        hint = None
-        if flagged:
-            d, v = flagged[0]
-            status, message = "flagged", v.message
-        elif failing:
-            d, v = failing[0]
-            status = v.status
-            general = "general" in v.notes
-            message = v.message if general else f"{v.message} [{d.label}]"
-            hint = v.hint
-            if v.worst is not None:
-                worst = dict(v.worst, draw=d.label)
-        elif not pairs:
-            status, message = "grader_error", "grader error: no draws to check"
-        else:
-            status = "passed"
-            rel = f", max relative error {max_rel:.1e}" if max_rel is not None else ""
-            message = (f"passed: {len(pairs)} {'hidden' if hidden else 'public'} "
-                       f"draw{'s' if len(pairs) != 1 else ''}{rel} (tolerance "
-                       f"{check.tolerance:g})")
-        fn = f"{plan.filename}:{check.function}"
-        return CheckResult(
-            check_id=f"{check.id}.hidden" if hidden else check.id,
-            name=f"{check.id} ({fn}){' hidden' if hidden else ''}",
-            status=status, score=points if status == "passed" else 0.0, max_score=points,
-            max_rel_error=max_rel if max_rel is None or np.isfinite(max_rel) else None,
-            worst=worst, message=_one_line(message), hint=hint,
-            visibility="after_due_date" if hidden else "visible", spec_id=check.id,
-            hidden=hidden,
-            draws=[dict(d.describe(), label=d.label, status=v.status,
-                        max_rel_error=v.max_rel_error if v.max_rel_error is None or
-                        np.isfinite(v.max_rel_error) else None,
-                        message=_one_line(v.message))
-                   for d, v in pairs])
-
-
-def _report(header: dict, blobs: list[bytes]) -> Report:
-    status = header.get("status")
-    if status not in ("ok", "not_implemented", "error", "memory"):
-        raise ValueError(f"unknown draw status {str(status)[:40]!r}")
-    flags = header.get("flags", [])
-    if not isinstance(flags, list):
-        raise ValueError("bad flags")
-    calls = header.get("forward_calls", 0)
-    if type(calls) is not int:
-        raise ValueError("bad forward call count")
-    mutated = header.get("cache_mutated", [])
-    if not isinstance(mutated, list):
-        raise ValueError("bad cache report")
-    data = None
-    if status == "ok":
-        data = wire.decode(header.get("data"), blobs)
-    return Report(status=status, message=str(header.get("message", ""))[:400],
-                  where=str(header.get("where", ""))[:20], data=data,
-                  flags=[str(f)[:200] for f in flags][:10], forward_calls=calls,
-                  cache_mutated=[str(m)[:100] for m in mutated][:5])
-
-
-def _one_line(text: str, limit: int = 500) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _call(progress: Callable[..., Any] | None, *args: Any) -> None:

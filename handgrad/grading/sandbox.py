@@ -31,21 +31,19 @@ Isolation, per worker process (one per checked function per submission, see the 
 
 Student stdout and stderr go to one pipe, read here and capped (head and tail kept); results
 come back on a separate inherited pipe and are parsed by
-:class:`handgrad.grading.wire.FrameReader`.
+:class:`handgrad.grading.wire.FrameReader`. The dedicated uids are managed by
+:mod:`handgrad.grading.uids`, the fork server is reached through
+:mod:`handgrad.grading.zygote_client`.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import itertools
-import json
 import os
 import selectors
 import shutil
 import signal
-import socket
-import stat
 import subprocess
 import sys
 import tempfile
@@ -56,13 +54,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from handgrad.grading import wire
-
-UID_BASE = 1_990_000_000
-UID_COUNT = 4096
-FALLBACK_UID_BASE = 59000
-FALLBACK_UID_COUNT = 6000
-LOCK_DIR = Path(tempfile.gettempdir()) / ".handgrad-sandbox-uids"
+from handgrad.grading import wire, zygote_client
+from handgrad.grading.uids import kill_uid, running_as_root, uid_pool
 
 
 @dataclass(frozen=True)
@@ -108,138 +101,6 @@ class WorkerRun:
         if self.returncode is not None and self.returncode < 0:
             return -self.returncode
         return None
-
-
-# ------------------------------------------------------------------------------- identities
-
-
-def running_as_root() -> bool:
-    return hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-def _uid_range() -> tuple[int, int]:
-    """A uid range this user namespace maps (the high range if possible)."""
-    try:
-        lines = Path("/proc/self/uid_map").read_text().split("\n")
-        spans = [tuple(int(v) for v in ln.split()) for ln in lines if ln.strip()]
-    except (OSError, ValueError):
-        spans = []
-    for base, count in ((UID_BASE, UID_COUNT), (FALLBACK_UID_BASE, FALLBACK_UID_COUNT)):
-        for inside, _outside, length in spans:
-            if inside <= base and base + count <= inside + length:
-                return base, count
-    return FALLBACK_UID_BASE, FALLBACK_UID_COUNT
-
-
-class UidPool:
-    """Unprivileged uids for workers, each reserved by an exclusive lock on a file.
-
-    A uid is handed to one worker at a time; its lock is held for the life of this process,
-    so a uid is never shared with another grader. Before first use a uid is swept (any
-    process left over from a grader that died is killed).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._free: list[int] = []
-        self._held: dict[int, int] = {}
-        self._base, self._count = _uid_range()
-        self._next = 0
-        self._dir = self._lock_dir()
-
-    @staticmethod
-    def _lock_dir() -> Path:
-        d = LOCK_DIR
-        try:
-            os.mkdir(d, 0o700)
-        except FileExistsError:
-            pass
-        st = os.lstat(d)
-        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
-            # Someone else made it: do not trust it; use a private folder (no cross-grader
-            # coordination, but still one uid per worker within this grader).
-            return Path(tempfile.mkdtemp(prefix="handgrad-uids-"))
-        return d
-
-    def acquire(self) -> int:
-        import fcntl
-
-        with self._lock:
-            if self._free:
-                return self._free.pop()
-            while self._next < self._count:
-                uid = self._base + self._next
-                self._next += 1
-                path = self._dir / f"{uid}.lock"
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    os.close(fd)
-                    continue
-                self._held[uid] = fd
-                kill_uid(uid)
-                return uid
-        raise RuntimeError("no free sandbox uid")
-
-    def release(self, uid: int) -> None:
-        with self._lock:
-            self._free.append(uid)
-
-
-_pool: UidPool | None = None
-_pool_lock = threading.Lock()
-
-
-def uid_pool() -> UidPool:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = UidPool()
-        return _pool
-
-
-def processes_of(uid: int) -> list[int]:
-    """PIDs of every process whose real uid is ``uid`` (Linux /proc)."""
-    pids = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return pids
-    for name in entries:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/status", "rb") as f:
-                for line in f:
-                    if line.startswith(b"Uid:"):
-                        if int(line.split()[1]) == uid:
-                            pids.append(int(name))
-                        break
-        except (OSError, ValueError, IndexError):
-            continue
-    return pids
-
-
-def kill_uid(uid: int) -> int:
-    """SIGKILL every process of the sandbox ``uid`` (root only); returns how many were found."""
-    if not running_as_root() or uid == 0:
-        return 0
-    found = 0
-    for _ in range(50):
-        pids = processes_of(uid)
-        if not pids:
-            break
-        found += len(pids)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.005)
-    return found
-
-
-def user_process_count() -> int:
-    return len(processes_of(os.getuid())) if hasattr(os, "getuid") else 0
 
 
 # ------------------------------------------------------------------------------- live workers
@@ -340,142 +201,6 @@ class _Output:
         return "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32)
 
 
-class _Zygote:
-    """Client of the fork server (:mod:`handgrad.grading.zygote`)."""
-
-    def __init__(self, python: str, drop: bool) -> None:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.sock = ours
-        env = worker_env(Path("/nonexistent"))
-        try:
-            self.proc = subprocess.Popen(
-                [python, "-I", "-B", "-m", "handgrad.grading.zygote", str(theirs.fileno()),
-                 "drop" if drop else "-"],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd="/",
-                start_new_session=True)
-        finally:
-            theirs.close()
-        self.dead = False
-        self._send_lock = threading.Lock()
-        self._slots: dict[int, list] = {}
-        self._slots_lock = threading.Lock()
-        self._rid = itertools.count(1)
-        self._reader = threading.Thread(target=self._read, name="handgrad-zygote", daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        while True:
-            try:
-                msg = self.sock.recv(1 << 16)
-            except OSError:
-                msg = b""
-            if not msg:
-                break
-            try:
-                reply = json.loads(msg)
-                slot = self._slots.pop(reply.get("rid"), None)
-            except (ValueError, AttributeError):
-                continue
-            if slot is not None:
-                slot[1] = reply
-                slot[0].set()
-        self.dead = True
-        with self._slots_lock:
-            slots, self._slots = list(self._slots.values()), {}
-        for slot in slots:
-            slot[0].set()
-
-    def _call(self, cmd: dict, fds: list[int] = (), timeout: float = 60.0) -> dict | None:
-        if self.dead:
-            return None
-        rid = next(self._rid)
-        slot = [threading.Event(), None]
-        with self._slots_lock:
-            self._slots[rid] = slot
-        try:
-            with self._send_lock:
-                socket.send_fds(self.sock, [json.dumps(dict(cmd, rid=rid)).encode()],
-                                list(fds))
-        except OSError:
-            self.dead = True
-            self._slots.pop(rid, None)
-            return None
-        if not slot[0].wait(timeout):
-            # A fork server that does not answer is not trusted again: closing the socket
-            # makes it exit, and its children die with it.
-            self._slots.pop(rid, None)
-            self.dead = True
-            with contextlib.suppress(OSError):
-                self.sock.shutdown(socket.SHUT_RDWR)
-            return None
-        return slot[1]
-
-    def spawn(self, cwd: Path, uid: int | None, fds: list[int]) -> int | None:
-        reply = self._call({"op": "spawn", "cwd": str(cwd), "uid": uid,
-                            "env": worker_env(cwd)}, fds)
-        if not reply or "pid" not in reply:
-            return None
-        return int(reply["pid"])
-
-    def finish(self, pid: int, grace: float) -> int | None:
-        reply = self._call({"op": "finish", "pid": pid, "grace": grace}, timeout=grace + 30)
-        if not reply or "status" not in reply:
-            return None
-        return int(reply["status"])
-
-    def close(self) -> None:
-        # shutdown, not just close: the reader thread blocked in recv keeps the socket open
-        # (and the fork server waiting) until the connection itself is shut down
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            self.sock.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-
-_zygotes: dict[tuple[str, bool], _Zygote] = {}
-_zygote_lock = threading.Lock()
-
-
-def use_zygote() -> bool:
-    """Whether workers are forked from a zygote (Linux; ``HANDGRAD_SANDBOX_ZYGOTE=0`` turns
-    it off, so every worker is a freshly exec'd interpreter)."""
-    return (sys.platform.startswith("linux") and hasattr(socket, "send_fds")
-            and os.environ.get("HANDGRAD_SANDBOX_ZYGOTE", "1") != "0")
-
-
-def _get_zygote(python: str, drop: bool) -> _Zygote | None:
-    with _zygote_lock:
-        z = _zygotes.get((python, drop))
-        if z is not None and not z.dead:
-            return z
-        if z is not None:
-            z.close()
-        try:
-            z = _Zygote(python, drop)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        _zygotes[(python, drop)] = z
-        return z
-
-
-def close_zygotes() -> None:
-    with _zygote_lock:
-        zs = list(_zygotes.values())
-        _zygotes.clear()
-    for z in zs:
-        z.close()
-
-
-atexit.register(close_zygotes)
-
-
 def run_worker(request: bytes, files: dict[str, bytes], *, workspace: Workspace,
                limits: Limits, first_deadline: float, step_timeout: float,
                python: str | None = None) -> WorkerRun:
@@ -496,14 +221,16 @@ def run_worker(request: bytes, files: dict[str, bytes], *, workspace: Workspace,
     fds: dict[str, int] = {}
     started = time.monotonic()
     proc: subprocess.Popen | None = None
-    zygote = _get_zygote(python, uid is not None) if use_zygote() else None
+    zygote = (zygote_client.get_zygote(python, uid is not None, worker_env(Path("/nonexistent")))
+              if zygote_client.use_zygote() else None)
     pid = None
     try:
         fds["result_r"], fds["result_w"] = os.pipe()
         fds["out_r"], fds["out_w"] = os.pipe()
         fds["in_r"], fds["in_w"] = os.pipe()
         if zygote is not None:
-            pid = zygote.spawn(workdir, uid, [fds["in_r"], fds["out_w"], fds["result_w"]])
+            pid = zygote.spawn(workdir, uid, [fds["in_r"], fds["out_w"], fds["result_w"]],
+                               worker_env(workdir))
             if pid is None:  # the fork server is gone: start this worker the slow way
                 zygote = None
         if zygote is None:

@@ -26,8 +26,10 @@ in this order:
 
 Nothing here decides a score: the grader computes every expected value itself and accepts a
 draw only after comparing the data this worker sent. A student who tampers with this process
-can only make their own draws fail. The module imports only the standard library, NumPy and
-:mod:`handgrad.grading.wire`; no expected value ever exists in this process.
+can only make their own draws fail. The module imports only the standard library, NumPy,
+:mod:`handgrad.grading.wire` and its two parts :mod:`handgrad.grading.guard` (the rules of
+step 2) and :mod:`handgrad.grading.worker_setup` (step 1); no expected value ever exists in
+this process.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ import sys
 import numpy as np
 
 from handgrad.grading import wire
+from handgrad.grading.guard import Guard
+from handgrad.grading.worker_setup import (
+    apply_limits,
+    die_with_parent,
+    drop_privileges,
+    preload_imports_of,
+)
 
 # Bound before any student code runs, so rebinding builtins cannot change what the worker uses.
 _saved_builtins = dict(_builtins.__dict__)
@@ -47,168 +56,6 @@ _isinstance = isinstance
 _BaseException = BaseException
 _write = os.write
 _exit = os._exit
-_realpath = os.path.realpath
-_fsdecode = os.fsdecode
-_isdir = os.path.isdir
-
-FORBIDDEN_EVENTS = {
-    "os.fork": "creating processes", "os.forkpty": "creating processes",
-    "os.system": "running commands", "os.exec": "running programs",
-    "os.posix_spawn": "creating processes", "os.spawn": "creating processes",
-    "subprocess.Popen": "creating processes", "pty.spawn": "creating processes",
-    "os.kill": "sending signals", "os.killpg": "sending signals",
-    "signal.pthread_kill": "sending signals", "resource.setrlimit": "changing limits",
-    "resource.prlimit": "changing limits", "os.symlink": "creating links",
-    "os.link": "creating links", "socket.__new__": "network access",
-    "socket.connect": "network access", "socket.bind": "network access",
-    "socket.getaddrinfo": "network access", "sys.addaudithook": "adding audit hooks",
-    "os.chroot": "changing the root", "os.setuid": "changing users",
-}
-PATH_EVENTS = {"os.mkdir": (0,), "os.remove": (0,), "os.rmdir": (0,), "os.rename": (0, 1),
-               "os.chmod": (0,), "os.chown": (0,), "os.truncate": (0,), "os.utime": (0,),
-               "shutil.rmtree": (0,)}
-AUTODIFF_MODULES = ("torch", "jax", "autograd", "tensorflow")
-
-
-def _prefix_match(name: str, prefixes: tuple[str, ...]) -> str | None:
-    for p in prefixes:
-        if name == p or name.startswith(p + "."):
-            return p
-    return None
-
-
-class Guard:
-    """The worker's rules for student code; ``flags`` records what looks like cheating.
-
-    These rules live in the student's interpreter, so they are a Python-level fence, not a
-    kernel boundary: they stop the usual routes (and flag them), while what must never be
-    reached (the grader's memory, files only the grader's user may read, other workers'
-    folders, more processes) is protected by the kernel through the worker's uid and limits.
-    """
-
-    def __init__(self, request: dict) -> None:
-        self.flags: list[str] = []
-        self.flag_modules = tuple(request.get("reference_modules", ()))
-        self.grader_modules = tuple(request.get("grader_modules", ()))
-        self.workdir = _realpath(os.getcwd())
-        self.protected_files = frozenset(_realpath(p) for p in request.get("protected_files", ()))
-        self.protected_stems: dict[str, tuple[str, ...]] = {}
-        for p in self.protected_files:
-            folder, base = os.path.split(p)
-            cache = os.path.join(folder, "__pycache__")
-            self.protected_stems[cache] = self.protected_stems.get(cache, ()) + (base[:-3] + ".",)
-        self.deny = tuple(_realpath(p) for p in request.get("deny_read", ()))
-        self.allow = tuple(_realpath(p) for p in request.get("allow_read", ())) + (self.workdir,)
-
-    def flag(self, why: str) -> None:
-        if why not in self.flags and len(self.flags) < 20:
-            self.flags.append(why)
-
-    # --- imports
-    def check_import(self, name: str) -> None:
-        if not _isinstance(name, str):
-            return
-        ref = _prefix_match(name, self.flag_modules)
-        if ref is not None:
-            self.flag(f"imports the reference implementation {ref}")
-            raise ImportError(f"importing {ref} is not allowed: the grader grades your own "
-                              f"code (this attempt is flagged for the instructor)")
-        hit = _prefix_match(name, self.grader_modules)
-        if hit is not None:
-            self.flag(f"imports {hit} (numerical gradients instead of a hand-written backward)")
-            raise ImportError(f"importing {hit} is not allowed in a graded backward pass "
-                              f"(this attempt is flagged for the instructor)")
-        hit = _prefix_match(name, AUTODIFF_MODULES)
-        if hit is not None:
-            self.flag(f"imports the automatic-differentiation library {hit}")
-            raise ImportError(f"importing {hit} is not allowed: write the gradient by hand "
-                              f"(this attempt is flagged for the instructor)")
-
-    # --- files
-    def _under(self, path: str, roots: tuple[str, ...]) -> bool:
-        return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
-
-    def is_protected(self, real: str) -> bool:
-        if real in self.protected_files:
-            return True
-        folder, base = os.path.split(real)
-        return base.startswith(self.protected_stems.get(folder, ()) or ("\0",))
-
-    def check_open(self, args: tuple) -> None:
-        path = args[0] if args else None
-        if _type(path) is int:
-            return
-        if _type(path) is bytes:
-            path = _fsdecode(path)
-        elif _type(path) is not str:
-            raise PermissionError("the grader only opens files given as a str path")
-        mode = args[1] if len(args) > 1 else None
-        flags = args[2] if len(args) > 2 else 0
-        writing = (_isinstance(mode, str) and any(c in mode for c in "wax+")) or \
-            (_isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT
-                                                  | os.O_TRUNC | os.O_APPEND))
-        real = _realpath(path)
-        if self.is_protected(real):
-            self.flag(f"tries to read the reference source {os.path.basename(real)}")
-            raise PermissionError(f"{path}: reading the reference implementation is not allowed "
-                                  f"(this attempt is flagged for the instructor)")
-        if writing and not self._under(real, (self.workdir,)):
-            raise PermissionError(f"{path}: writing outside the submission's folder is not "
-                                  f"allowed in the grader")
-        if self._under(real, self.deny) and not self._under(real, self.allow):
-            raise PermissionError(f"{path}: this file is not readable in the grader")
-        if _isdir(real):
-            raise PermissionError(f"{path}: opening a directory is not allowed in the grader")
-
-    def check_listing(self, args: tuple) -> None:
-        p = args[0] if args else None
-        if _type(p) is bytes:
-            p = _fsdecode(p)
-        if _type(p) is not str:
-            return
-        real = _realpath(p)
-        if self._under(real, self.deny) and not self._under(real, self.allow):
-            raise PermissionError(f"{p}: this folder is not readable in the grader")
-
-    def check_path_event(self, event: str, args: tuple) -> None:
-        for i in PATH_EVENTS[event]:
-            if i >= len(args):
-                continue
-            p = args[i]
-            if _type(p) is int:
-                continue
-            if _type(p) is bytes:
-                p = _fsdecode(p)
-            if _type(p) is not str or not self._under(_realpath(p), (self.workdir,)):
-                raise PermissionError(f"{event}: changing files outside the submission's folder "
-                                      f"is not allowed in the grader")
-
-    def audit(self, event: str, args: tuple) -> None:
-        if event == "open":
-            self.check_open(args)
-        elif event == "import":
-            self.check_import(args[0] if args else None)
-        elif event in FORBIDDEN_EVENTS:
-            raise PermissionError(f"{FORBIDDEN_EVENTS[event]} is not allowed in the grader")
-        elif event.startswith("ctypes."):
-            raise PermissionError("ctypes is not allowed in the grader")
-        elif event in PATH_EVENTS:
-            self.check_path_event(event, args)
-        elif event in ("os.listdir", "os.scandir"):
-            self.check_listing(args)
-
-    # --- the meta-path finder protocol (a second layer: importlib does not raise "import")
-    def find_spec(self, fullname: str, path=None, target=None):  # noqa: ANN001
-        self.check_import(fullname)
-        return None
-
-    def install(self) -> None:
-        for name in list(sys.modules):
-            if _prefix_match(name, self.flag_modules + self.grader_modules):
-                del sys.modules[name]
-        sys.meta_path.insert(0, self)
-        sys.addaudithook(self.audit)  # from here on, for good: a hook cannot be removed
-
 
 # ------------------------------------------------------------------------------- helpers
 
@@ -321,165 +168,6 @@ def changed(snapshots) -> list[str]:  # noqa: ANN001
         if not same:
             out.append(path)
     return out
-
-
-# ------------------------------------------------------------------------------- setup
-
-
-def apply_limits(limits: dict) -> None:
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - not POSIX
-        return
-
-    def lower(which: int, value: int) -> None:
-        soft, hard = resource.getrlimit(which)
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
-        try:
-            resource.setrlimit(which, (value, value))
-        except (ValueError, OSError):
-            pass
-
-    lower(resource.RLIMIT_CORE, 0)
-    if limits.get("memory_bytes"):
-        lower(resource.RLIMIT_AS, int(limits["memory_bytes"]))
-    if limits.get("cpu_seconds"):
-        cpu = int(limits["cpu_seconds"])
-        soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
-        try:
-            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        except (ValueError, OSError):
-            pass
-    if limits.get("file_size_bytes"):
-        lower(resource.RLIMIT_FSIZE, int(limits["file_size_bytes"]))
-    if limits.get("open_files"):
-        lower(resource.RLIMIT_NOFILE, int(limits["open_files"]))
-    if limits.get("processes") and hasattr(resource, "RLIMIT_NPROC"):
-        lower(resource.RLIMIT_NPROC, int(limits["processes"]))
-
-
-PRELOAD = ("math", "cmath", "random", "functools", "itertools", "collections",
-           "collections.abc", "operator", "typing", "dataclasses", "copy", "numbers", "warnings",
-           "time", "string", "re", "json", "fractions", "heapq", "bisect", "enum", "abc",
-           "contextlib", "textwrap", "statistics", "decimal", "unicodedata", "importlib",
-           "importlib.util", "threading", "types", "weakref", "array", "struct", "inspect",
-           "traceback", "logging", "pathlib", "io", "queue", "pprint", "reprlib", "datetime",
-           "hashlib", "keyword", "linecache", "tokenize", "concurrent.futures", "contextvars",
-           "handgrad._validation", "handgrad._blocks", "unittest", "difflib", "pprint",
-           "stringprep", "subprocess", "numpy.testing", "encodings.idna", "encodings.latin_1",
-           "encodings.ascii", "encodings.utf_8_sig", "encodings.cp1252")
-
-
-def _world_readable(path: str) -> bool:
-    """Whether a uid outside the owner and group can read ``path`` (every parent searchable)."""
-    import stat
-
-    path = _realpath(path)
-    parts = path.split(os.sep)
-    for i in range(2, len(parts) + 1):
-        try:
-            mode = os.stat(os.sep.join(parts[:i]) or os.sep).st_mode
-        except OSError:
-            return False
-        if stat.S_ISDIR(mode) and not mode & stat.S_IXOTH:
-            return False
-    try:
-        return bool(os.stat(path).st_mode & stat.S_IROTH)
-    except OSError:
-        return False
-
-
-def preload_if_needed() -> None:
-    """Import :data:`PRELOAD` when other users cannot read the standard library."""
-    if _world_readable(os.path.dirname(os.__file__)):
-        return
-    import importlib
-
-    for name in PRELOAD:
-        if name not in sys.modules:
-            try:
-                importlib.import_module(name)
-            except ImportError:
-                pass
-
-
-UNSAFE_STDLIB = {"antigravity", "this", "webbrowser", "tkinter", "turtle", "turtledemo",
-                 "idlelib", "pydoc", "__hello__", "__phello__", "ensurepip", "venv"}
-
-
-def preload_imports_of(path: str, avoid: tuple[str, ...]) -> None:
-    """Before dropping root: import the standard-library and handgrad modules that the
-    student's file names (found by parsing it; nothing of it runs), when other users cannot
-    read the standard library. Modules in ``avoid`` (the blocked ones) are left alone."""
-    if _world_readable(os.path.dirname(os.__file__)):
-        return
-    import ast
-    import importlib
-
-    try:
-        with open(path, "rb") as f:
-            tree = ast.parse(f.read())
-    except Exception:  # a file that does not parse is reported when it is imported
-        return
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if _isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif _isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{a.name}" for a in node.names)
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
-    for name in sorted(names)[:200]:
-        top = name.split(".")[0]
-        if top == "handgrad":
-            if _prefix_match(name, avoid + ("handgrad.grading", "handgrad.gradcheck")):
-                continue
-        elif top not in stdlib or top in UNSAFE_STDLIB:
-            continue
-        if name in sys.modules:
-            continue
-        try:
-            importlib.import_module(name)
-        except Exception:
-            pass
-
-
-def drop_privileges(uid: int | None) -> None:
-    """Become ``uid`` (and gid ``uid``, no supplementary groups) for good, if running as root.
-
-    The interpreter, the standard library and NumPy were loaded as root; when the standard
-    library is not readable by other users (a Python installed in a private home), the
-    modules a submission commonly imports are loaded first, so they keep working.
-    """
-    if uid is None or not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return
-    preload_if_needed()
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
-    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (uid, uid, uid):
-        _exit(4)
-    try:
-        os.setuid(0)
-    except PermissionError:
-        return
-    _exit(4)  # regaining root must be impossible
-
-
-def die_with_parent(parent_pid: int | None) -> None:
-    """Ask Linux to SIGKILL this process when the grader dies (best effort elsewhere)."""
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-            import signal
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-        except Exception:
-            pass
-    if parent_pid and os.getppid() != parent_pid:
-        _exit(3)
 
 
 def import_student(module_name: str, path: str):  # noqa: ANN201

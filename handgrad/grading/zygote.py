@@ -2,7 +2,7 @@
 
 Starting a Python interpreter and importing NumPy costs about 0.2 s of CPU; grading a class
 needs hundreds of worker processes. The zygote (``python -I -B -m handgrad.grading.zygote FD``,
-started by :mod:`handgrad.grading.sandbox` with the workers' scrubbed environment) imports
+started by :mod:`handgrad.grading.zygote_client` with the workers' scrubbed environment) imports
 NumPy and :mod:`handgrad.grading.worker` once and then only forks. It never runs student code,
 never receives expected values, and holds nothing but its control socket; each child is a new
 process in its own session that closes every descriptor except its stdin (the request), its
@@ -34,7 +34,7 @@ import time
 
 import numpy  # noqa: F401 - loaded once here, shared by every forked worker
 
-from handgrad.grading import worker
+from handgrad.grading import worker, worker_setup
 
 
 def _child(cmd: dict, fds: list[int], ctrl: socket.socket, keep: list[int]) -> None:
@@ -153,7 +153,7 @@ def main(argv: list[str]) -> int:
     os.close(fd)
     ctrl = socket.socket(fileno=high)
     if len(argv) > 2 and argv[2] == "drop":
-        worker.preload_if_needed()
+        worker_setup.preload_if_needed()
     serve(ctrl)
     return 0
 

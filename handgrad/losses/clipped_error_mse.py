@@ -73,7 +73,7 @@ def backward(dout: float | np.floating | np.ndarray,
              cache: Cache) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(dpred, dtarget)`` for an upstream scalar ``dout``."""
     gated, n = cache
-    g = _scalar_dout("clipped_error_mse.backward", dout, gated.dtype) / n
+    g = check.scalar_dout("clipped_error_mse.backward", dout, gated.dtype) / n
     # BEGIN SOLUTION hint: dpred = dout * r / n where |r| <= clip, exactly 0 elsewhere
     dpred = np.empty(gated.shape, gated.dtype)
     dtarget = np.empty(gated.shape, gated.dtype)
@@ -86,20 +86,3 @@ def backward(dout: float | np.floating | np.ndarray,
     # END SOLUTION
     return dpred, dtarget
 
-
-def _scalar_dout(op: str, dout: object, dtype: np.dtype) -> np.floating:
-    """The upstream gradient of a scalar loss as a scalar of the loss dtype.
-
-    Accepts a Python real number, or a NumPy scalar or 0-d array of the loss dtype.
-    """
-    if isinstance(dout, (np.ndarray, np.generic)):
-        if dout.shape != ():
-            raise ValueError(f"{op}: dout must be a scalar like the loss, got shape {dout.shape}")
-        if dout.dtype != dtype:
-            raise TypeError(f"{op}: dout has dtype {dout.dtype} but the loss has dtype {dtype}; "
-                            f"pass a Python float or a scalar of dtype {dtype}")
-        return dtype.type(dout)
-    if isinstance(dout, bool) or not isinstance(dout, Real):
-        raise TypeError(f"{op}: dout must be a real number (the upstream gradient of the loss), "
-                        f"got {type(dout).__name__}")
-    return dtype.type(dout)

@@ -12,7 +12,7 @@ logits of +-1e4 give a finite loss and gradient. Local gradient, for an upstream
 
     dscores = dout * (p - onehot(y)) / N
 
-Every row of dscores sums to zero, and the correct class is the only negative entry.
+Every row of dscores sums to zero, and only the correct class's entry can be negative.
 """
 
 from __future__ import annotations

@@ -20,8 +20,6 @@ log-probability is ``shifted[y] - log(sum(exp(shifted)))``.
 
 from __future__ import annotations
 
-from numbers import Real
-
 import numpy as np
 
 from handgrad import _validation as check
@@ -65,19 +63,10 @@ def forward(scores: np.ndarray, y: np.ndarray,
 def backward(dout: float | np.ndarray, cache: Cache) -> np.ndarray:
     """Return ``dscores`` (N, T, V) for a scalar upstream gradient ``dout`` (usually 1.0)."""
     probs, y, mask = cache
-    op = "temporal_softmax_cross_entropy.backward"
-    if isinstance(dout, (np.ndarray, np.generic)):
-        if dout.shape != ():
-            raise ValueError(f"{op}: dout must be a scalar like the loss, got shape {dout.shape}")
-        if dout.dtype != probs.dtype:
-            raise TypeError(f"{op}: dout has dtype {dout.dtype} but the loss has dtype "
-                            f"{probs.dtype}; pass all float inputs in one dtype")
-    elif isinstance(dout, bool) or not isinstance(dout, Real):
-        raise TypeError(f"{op}: dout must be a real number (the upstream gradient of the loss), "
-                        f"got {type(dout).__name__}")
+    g = check.scalar_dout("temporal_softmax_cross_entropy.backward", dout, probs.dtype)
     # BEGIN SOLUTION hint: probs - onehot(y), zeroed where masked, times dout / N
     n = probs.shape[0]
-    scale = probs.dtype.type(dout) / probs.dtype.type(max(n, 1))
+    scale = g / probs.dtype.type(max(n, 1))
     dscores = probs.copy()
     ni, ti = np.indices(y.shape, sparse=True)
     dscores[ni, ti, y] -= 1

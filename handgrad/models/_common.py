@@ -16,6 +16,7 @@ LOSSES = {
     "softmax": ("handgrad.losses.softmax_cross_entropy", "classification"),
     "huber": ("handgrad.losses.huber", "regression"),
     "mse": ("handgrad.losses.mse", "regression"),
+    "clipped_error_mse": ("handgrad.losses.clipped_error_mse", "regression"),
 }
 
 

@@ -9,7 +9,17 @@ Shows the Solver's progress, then a table of the final metrics, the time taken a
 throughput, writes a PNG of the training curves and, for the RNN, prints a text sample.
 ``--minutes M`` stops training once M minutes are spent (a
 :class:`handgrad.optim.callbacks.TimeBudget`), after at most ``--epochs`` epochs
-(:data:`MINUTES_EPOCHS` when not given). Heavy imports (the Solver, matplotlib) happen
+(:data:`MINUTES_EPOCHS` when not given). ``train fc --diagnose`` attaches a
+:class:`handgrad.diagnostics.Monitor` (every :data:`DIAGNOSE_EVERY` steps) and prints its
+warnings.
+
+Ctrl-C stops after the current step (see :mod:`handgrad.optim.interrupt`): the checkpoint,
+if ``--checkpoint`` or ``--resume`` gave one, is written with the exact state, the command
+prints where it is and the command line that resumes the run, and exits with status 130.
+A second Ctrl-C stops at once and leaves the last checkpoint as it was.
+
+This module holds the arguments and what both models share; :mod:`handgrad.models.train_fc`
+and :mod:`handgrad.models.train_rnn` run them. Heavy imports (the Solver, matplotlib) happen
 inside :func:`run`.
 """
 
@@ -34,6 +44,8 @@ RNN_EPOCHS = 10
 # so that the time budget, not the epoch count, ends the run.
 MINUTES_EPOCHS = 10_000
 UPDATE_RULES = ("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw")
+DIAGNOSE_EVERY = 50  # steps between two records of `train fc --diagnose`
+INTERRUPTED_EXIT = 130  # the shell's status for a command ended by SIGINT
 
 
 # ------------------------------------------------------------------------------ arguments
@@ -114,6 +126,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     help="draw every weight from N(0, W^2) instead of --init")
     fc.add_argument("--reg", type=nonneg_float, default=0.0, metavar="R",
                     help="L2 regularization strength, loss += 0.5 R sum(W^2) (default 0)")
+    fc.add_argument("--diagnose", action="store_true",
+                    help=f"watch for saturated, dead or vanishing units every "
+                         f"{DIAGNOSE_EVERY} steps and print the warnings")
     _common(fc, lr_help="default 3e-3 for digits, 1e-2 for spiral",
             epochs_help="default 20 for digits, 100 for spiral", batch_help="default 64",
             clip_default=None)
@@ -146,7 +161,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------------------ reporting
-def _table(headers: list[str], rows: list[list[str]]) -> str:
+def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
     lines = ["  ".join(h.ljust(w) if i == 0 else h.rjust(w)
                        for i, (h, w) in enumerate(zip(headers, widths, strict=True)))]
@@ -157,7 +172,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def _plot(args: argparse.Namespace, histories: Any, title: str) -> None:
+def plot_curves(args: argparse.Namespace, histories: Any, title: str) -> None:
     if args.no_plot:
         return
     from handgrad.plots import plot_training
@@ -171,14 +186,14 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _length(args: argparse.Namespace, solver: Any) -> str:
+def length(args: argparse.Namespace, solver: Any) -> str:
     """How long the run trains: ``20 epochs`` or ``up to 10000 epochs or 3 min``."""
     if args.minutes:
         return f"up to {_plural(solver.num_epochs, 'epoch')} or {args.minutes:g} min"
     return _plural(solver.num_epochs, "epoch")
 
 
-def _stop_line(solver: Any) -> str | None:
+def stop_line(solver: Any) -> str | None:
     """The line telling that training stopped early, and where (None if it did not)."""
     if not solver.stopped_early:
         return None
@@ -186,47 +201,13 @@ def _stop_line(solver: Any) -> str | None:
             f"{solver.eval_epoch_history[-1]:g} of {solver.num_epochs})")
 
 
-def _error(message: str) -> int:
+def error(message: str) -> int:
     print(f"handgrad train: error: {message}", file=sys.stderr)
     return 2
 
 
-# ---------------------------------------------------------------------------------- fc
-def _fc_data(name: str, dtype: Any) -> dict[str, Any]:
-    import numpy as np
-
-    from handgrad import data as hdata
-
-    if name == "digits":
-        return hdata.digits(dtype=dtype)
-    X, y = hdata.spiral(n_per_class=SPIRAL_POINTS_PER_CLASS, n_classes=3, seed=0, dtype=dtype)
-    parts = hdata.stratified_split(y, (0.7, 0.15, 0.15), seed=0)
-    out = {}
-    for split, rows in zip(("train", "val", "test"), parts, strict=True):
-        out[f"X_{split}"] = np.ascontiguousarray(X[rows])
-        out[f"y_{split}"] = y[rows]
-    return out
-
-
-def _fc_model(args: argparse.Namespace, data: dict[str, Any]) -> Any:
-    from handgrad.models import from_checkpoint
-    from handgrad.models.fc import FullyConnectedNet
-
-    if args.resume:
-        model = from_checkpoint(args.resume, which="last")
-        if not isinstance(model, FullyConnectedNet):
-            raise ValueError(f"{args.resume} holds a {type(model).__name__}, not a fully "
-                             f"connected net")
-        return model
-    defaults = FC_DEFAULTS[args.data]
-    return FullyConnectedNet(
-        hidden_dims=args.hidden or defaults["hidden"], input_dim=data["X_train"].shape[1],
-        num_classes=int(data["y_train"].max()) + 1, activation=args.activation,
-        normalization=args.normalization, reg=args.reg, weight_scale=args.weight_scale,
-        init=args.init, loss="softmax", dtype=args.dtype, seed=args.seed)
-
-
-def _epochs(args: argparse.Namespace, default: int) -> int:
+# ------------------------------------------------------------------------------ training
+def epochs_for(args: argparse.Namespace, default: int) -> int:
     """The Solver's num_epochs: --epochs; else, with --minutes, MINUTES_EPOCHS more than a
     resumed checkpoint has done; else ``default``."""
     if args.epochs:
@@ -241,7 +222,7 @@ def _epochs(args: argparse.Namespace, default: int) -> int:
     return done + MINUTES_EPOCHS
 
 
-def _solver(args: argparse.Namespace, model: Any, data: dict[str, Any], epochs: int,
+def make_solver(args: argparse.Namespace, model: Any, data: dict[str, Any], epochs: int,
             batch_size: int, lr: float, **extra: Any) -> Any:
     from handgrad.optim import Solver
     from handgrad.optim.callbacks import TimeBudget
@@ -249,8 +230,15 @@ def _solver(args: argparse.Namespace, model: Any, data: dict[str, Any], epochs: 
     if args.checkpoint:
         Path(args.checkpoint).parent.mkdir(parents=True, exist_ok=True)
     options = {"num_epochs": epochs, "verbose": not args.quiet, **extra}
+    callbacks: list[Any] = []
     if args.minutes:
-        options["callbacks"] = [TimeBudget(args.minutes * 60)]
+        callbacks.append(TimeBudget(args.minutes * 60))
+    if getattr(args, "diagnose", False):
+        from handgrad.diagnostics import Monitor
+
+        callbacks.append(Monitor(every=DIAGNOSE_EVERY))
+    if callbacks:
+        options["callbacks"] = callbacks
     if args.checkpoint:
         options["checkpoint"] = args.checkpoint
     if args.resume:
@@ -260,7 +248,7 @@ def _solver(args: argparse.Namespace, model: Any, data: dict[str, Any], epochs: 
                   **options)
 
 
-def _train(solver: Any) -> tuple[float, int]:
+def train_timed(solver: Any) -> tuple[float, int]:
     """Train; return (seconds, examples processed)."""
     start_step = solver.step
     start = time.perf_counter()
@@ -272,127 +260,49 @@ def _train(solver: Any) -> tuple[float, int]:
     return seconds, examples
 
 
-def _run_fc(args: argparse.Namespace) -> int:
-    import numpy as np
+# ---------------------------------------------------------------------------------- Ctrl-C
+def resume_command(args: argparse.Namespace, path: str | Path) -> str:
+    """The command line that continues this run from the checkpoint ``path``."""
+    import shlex
 
-    defaults = FC_DEFAULTS[args.data]
-    dtype = np.dtype(args.dtype)
-    data = _fc_data(args.data, dtype)
-    model = _fc_model(args, data)
-    if model.dtype != dtype:  # a resumed model keeps its own dtype: cast the data once
-        data = {k: (v.astype(model.dtype) if v.dtype.kind == "f" else v)
-                for k, v in data.items()}
-    epochs = _epochs(args, defaults["epochs"])
-    batch_size = args.batch_size or defaults["batch_size"]
-    lr = args.lr or defaults["lr"]
-    solver = _solver(args, model, data, epochs, batch_size, lr,
-                     num_train_samples=None, print_every=max(1, 5 * -(-len(data["X_train"])
-                                                                      // batch_size)))
-    dims = "-".join(str(d) for d in [model.input_dim, *model.hidden_dims, model.num_classes])
-    bn = " + batchnorm" if model.normalization else ""
-    init = (f"N(0, {model.weight_scale:g}^2)" if model.weight_scale is not None
-            else f"{model.init} init")
-    print(f"handgrad train fc: {args.data} ({len(data['X_train'])} train / "
-          f"{len(data['X_val'])} val / {len(data['X_test'])} test examples)")
-    print(f"model: {dims} {model.activation}{bn}, {init}, reg {model.reg:g}, "
-          f"{model.dtype.name}; {solver.update_rule} lr {solver.base_lr:g}, batch "
-          f"{solver.batch_size}, {_length(args, solver)}"
-          + (f", clip norm {solver.clip_norm:g}" if solver.clip_norm else "")
-          + (f" (resumed at epoch {solver.epoch})" if args.resume else ""))
-
-    seconds, examples = _train(solver)
-    rows = []
-    for split in ("train", "val", "test"):
-        X, y = data[f"X_{split}"], data[f"y_{split}"]
-        rows.append([split, f"{len(y)}", f"{100 * solver.check_accuracy(X, y):.1f}%"])
-    print()
-    print(_table(["split", "examples", "accuracy"], rows))
-    best = (f"best validation accuracy at epoch {solver.best_epoch:g}"
-            if solver.restored_best else "last parameters")
-    if stopped := _stop_line(solver):
-        print(stopped)
-    print(f"time {seconds:.1f} s, {examples / max(seconds, 1e-9):,.0f} examples/s; "
-          f"parameters of the {best}")
-    _plot(args, solver, f"fc {dims} on {args.data}")
-    return 0
+    words = ["handgrad", "train", args.model, "--data", args.data, "--resume", str(path)]
+    for flag, value in (("--epochs", args.epochs), ("--minutes", args.minutes)):
+        if value:
+            words += [flag, f"{value:g}"]
+    if args.model == "rnn":  # the windows must be cut as before
+        words += ["--seq-len", str(args.seq_len)]
+        if args.stride:
+            words += ["--stride", str(args.stride)]
+    if getattr(args, "diagnose", False):
+        words.append("--diagnose")
+    return " ".join(shlex.quote(w) for w in words)
 
 
-# ---------------------------------------------------------------------------------- rnn
-def _sequence_metrics(model: Any, X: Any, y: Any, batch_size: int = 100) -> tuple[float, float]:
-    """(mean loss per character in nats, next-character accuracy) in test mode."""
-    from handgrad.losses import temporal_softmax_cross_entropy as tsce
+def interrupted(args: argparse.Namespace, exc: KeyboardInterrupt) -> int:
+    """Report a Ctrl-C: where training stopped, the checkpoint and how to resume."""
+    from handgrad.optim import TrainingInterrupted
 
-    total = right = 0.0
-    count = 0
-    for start in range(0, X.shape[0], batch_size):
-        xb, yb = X[start:start + batch_size], y[start:start + batch_size]
-        scores = model.loss(xb)
-        loss, _ = tsce.forward(scores, yb)
-        total += float(loss) * xb.shape[0]
-        right += float((scores.argmax(axis=2) == yb).sum())
-        count += yb.size
-    return total / count, right / count
-
-
-def _run_rnn(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from handgrad.data import sonnets
-    from handgrad.models import from_checkpoint
-    from handgrad.models.rnn_lm import RNNLanguageModel
-
-    corpus = sonnets()
-    unknown = sorted(set(args.prefix) - set(corpus.vocab))
-    if unknown:
-        return _error(f"--prefix has characters that are not in the corpus: "
-                      f"{''.join(unknown)!r}")
-    stride = args.stride or max(1, args.seq_len // 2)
-    data = corpus.training_data(seq_len=args.seq_len, val_fraction=0.1, stride=stride)
-    if args.resume:
-        model = from_checkpoint(args.resume, which="last")
-        if not isinstance(model, RNNLanguageModel):
-            raise ValueError(f"{args.resume} holds a {type(model).__name__}, not an RNN "
-                             f"language model")
+    print(file=sys.stderr)
+    path = args.checkpoint or args.resume
+    if isinstance(exc, TrainingInterrupted):
+        print(f"handgrad train: interrupted at step {exc.step} (epoch {exc.epoch:g})",
+              file=sys.stderr)
+        path = exc.checkpoint
+        if path is not None:
+            print(f"checkpoint written to {path}", file=sys.stderr)
+    elif path is not None:
+        print(f"handgrad train: interrupted at once; the checkpoint {path} was left as the "
+              f"last epoch (or --resume) wrote it", file=sys.stderr)
     else:
-        model = RNNLanguageModel(vocab=corpus.vocab, wordvec_dim=args.wordvec,
-                                 hidden_dim=args.hidden, activation=args.activation,
-                                 dtype=np.dtype(args.dtype), seed=args.seed)
-    solver = _solver(args, model, data, _epochs(args, RNN_EPOCHS), args.batch_size or 50,
-                     args.lr or 2e-3, num_train_samples=1000, print_every=50)
-    print(f"handgrad train rnn: sonnets, {len(corpus.text):,} characters, vocabulary of "
-          f"{corpus.vocab_size}; {len(data['X_train'])} train / {len(data['X_val'])} val "
-          f"windows of {args.seq_len} characters (stride {stride})")
-    print(f"model: embedding {model.wordvec_dim} - {model.activation} RNN {model.hidden_dim} - "
-          f"softmax over {model.vocab_size}, {model.dtype.name}; {solver.update_rule} lr "
-          f"{solver.base_lr:g}, batch {solver.batch_size}, {_length(args, solver)}"
-          + (f", clip norm {solver.clip_norm:g}" if solver.clip_norm else "")
-          + (f" (resumed at epoch {solver.epoch})" if args.resume else ""))
-
-    seconds, examples = _train(solver)
-    rows = []
-    for split in ("train", "val"):
-        loss, acc = _sequence_metrics(model, data[f"X_{split}"], data[f"y_{split}"])
-        rows.append([split, f"{data[f'y_{split}'].size:,}", f"{loss:.3f}",
-                     f"{100 * acc:.1f}%"])
-    print()
-    print(_table(["split", "characters", "loss/char", "next-char acc"], rows))
-    if stopped := _stop_line(solver):
-        print(stopped)
-    chars = examples * args.seq_len
-    print(f"time {seconds:.1f} s, {examples / max(seconds, 1e-9):,.0f} windows/s "
-          f"({chars / max(seconds, 1e-9):,.0f} characters/s); loss/char in nats "
-          f"(uniform guessing: {math.log(model.vocab_size):.2f})")
-    per_char = {"loss_history": [v / args.seq_len for v in solver.loss_history],
-                "train_acc_history": solver.train_acc_history,
-                "val_acc_history": solver.val_acc_history,
-                "eval_epoch_history": solver.eval_epoch_history}
-    _plot(args, per_char, f"char-RNN (H={model.hidden_dim}) on sonnets: loss per character, "
-                          f"next-character accuracy")
-    if args.sample:
-        text = model.sample(args.prefix, args.sample, temperature=args.temperature,
-                            seed=args.seed)
-        print(f"\nsample (temperature {args.temperature:g}):\n{args.prefix}{text}")
-    return 0
+        print("handgrad train: interrupted", file=sys.stderr)
+    if path is not None and Path(path).exists():
+        print(f"resume with: {resume_command(args, path)}", file=sys.stderr)
+    elif path is not None:
+        print("no checkpoint was written yet, so there is nothing to resume", file=sys.stderr)
+    else:
+        print("no checkpoint to resume from (pass --checkpoint PATH to keep one)",
+              file=sys.stderr)
+    return INTERRUPTED_EXIT
 
 
 # ---------------------------------------------------------------------------------- entry
@@ -401,10 +311,16 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         if args.model == "fc":
-            return _run_fc(args)
-        return _run_rnn(args)
+            from handgrad.models import train_fc
+
+            return train_fc.run(args)
+        from handgrad.models import train_rnn
+
+        return train_rnn.run(args)
+    except KeyboardInterrupt as exc:
+        return interrupted(args, exc)
     except TrainingDiverged as exc:
         print(f"handgrad train: {exc}", file=sys.stderr)
         return 1
     except (ValueError, TypeError, FileNotFoundError, KeyError) as exc:
-        return _error(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc))
+        return error(str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc))

@@ -6,10 +6,14 @@
 - :mod:`handgrad.optim.schedules`: ``lr = schedule(base_lr, step, steps_per_epoch, total_steps)``.
 - ``Solver(model, data, ...)``: training with histories, best-parameter tracking, progress,
   atomic checkpoints (``load_checkpoint(path)`` reads one) and ``Solver.resume``.
+- ``Callback``: the hooks a Solver calls (:mod:`handgrad.optim.callbacks`); ``TimeBudget(seconds)``
+  stops training on a wall-clock budget.
+- Ctrl-C during ``Solver.train()`` stops after the current step, writes the checkpoint and
+  raises ``TrainingInterrupted`` (a KeyboardInterrupt); see :mod:`handgrad.optim.interrupt`.
 """
 
 from handgrad.optim import schedules
-from handgrad.optim.callbacks import Callback
+from handgrad.optim.callbacks import Callback, TimeBudget
 from handgrad.optim.checkpoint import load_checkpoint
 from handgrad.optim.clipping import (
     NonFiniteGradientError,
@@ -17,6 +21,7 @@ from handgrad.optim.clipping import (
     clip_grad_value,
     global_norm,
 )
+from handgrad.optim.interrupt import TrainingInterrupted
 from handgrad.optim.rules import (
     RULES,
     adam,
@@ -35,7 +40,9 @@ __all__ = [
     "Callback",
     "NonFiniteGradientError",
     "Solver",
+    "TimeBudget",
     "TrainingDiverged",
+    "TrainingInterrupted",
     "adam",
     "adamw",
     "clip_grad_norm",

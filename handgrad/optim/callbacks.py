@@ -45,7 +45,10 @@ uninterrupted run bit for bit; the stop's evaluation stays in the metric histori
 remain the best parameters. A stop never rewinds anything: a resumed run always continues from
 the last checkpoint written.
 
-:class:`TimeBudget` is the built-in callback that stops on a wall-clock budget.
+:class:`TimeBudget` is the built-in callback that stops on a wall-clock budget. Ctrl-C is
+a stop request too (reason ``"interrupted (Ctrl-C)"``), after which ``train()`` raises
+``TrainingInterrupted``; so is a KeyboardInterrupt raised by a hook. See
+:mod:`handgrad.optim.interrupt`.
 """
 
 from __future__ import annotations

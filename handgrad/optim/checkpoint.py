@@ -8,30 +8,38 @@ Layout of the archive (every entry loads with ``np.load(path, allow_pickle=False
     buffers/<i>          model.buffers (e.g. batchnorm running statistics), if the model has any
     best_buffers/<i>     the buffers that went with best_params
     optim/<i>/<key>      per-parameter optimizer state arrays (velocity, cache, m, v)
-    history/<name>       the Solver's float histories (loss, grad_norm, lr, train_acc, ...)
+    history/<name>       the Solver's float histories: per update ``loss``, ``grad_norm``,
+                         ``lr``; per evaluation ``train_acc``, ``val_acc`` (classification) or
+                         ``train_mse``, ``val_mse`` (regression), and ``eval_epoch``, the epoch
+                         of each evaluation (2.5 for a stop half-way through the third)
     epoch_perm           the current epoch's shuffle, when written in the middle of an epoch
 
 ``metadata`` holds ``format`` ("handgrad-checkpoint"), ``format_version``, the Solver's
-hyper-parameters (update rule, optim_config, lr_decay, lr_schedule, batch size, ...), the scalar
-part of each parameter's optimizer config (learning rate, ``t``, ...), ``epoch`` and ``step``,
-the random generator state (``bit_generator.state`` as JSON), the best validation score, the
-callbacks' state and history, and the model's class (``model_class``) and constructor arguments
-(``model_config``, from ``model.config()`` when the model has that method).
+options (``solver``: update rule, optim_config, lr_decay, lr_schedule, batch size, ...,
+``diagnose``), the scalar part of each parameter's optimizer config (learning rate, ``t``,
+...), ``epoch`` and ``step`` (and ``epoch_pos``, the position inside the epoch), the random
+generator state (``bit_generator.state`` as JSON), the best validation score
+(``best_val_metric``, ``best_epoch``), ``stop_reason`` (why training stopped before
+``num_epochs``, e.g. "time budget of 3 min spent" or "interrupted (Ctrl-C)"; None when it did
+not), the callbacks' state and history, and the model's class (``model_class``) and
+constructor arguments (``model_config``, from ``model.config()`` when the model has that
+method).
 
 The file is written to a temporary file in the same directory, flushed, fsynced and moved over
-the old checkpoint with ``os.replace``, so a crash mid-write leaves the previous one intact.
+the old checkpoint with ``os.replace`` (:func:`handgrad._files.atomic_write`), so a crash
+mid-write leaves the previous one intact. It is readable by its owner only (mode 0o600).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from handgrad._files import atomic_write
 
 FORMAT = "handgrad-checkpoint"
 FORMAT_VERSION = 1
@@ -53,35 +61,11 @@ def dumps(value: Any) -> str:
 def write_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray],
                      metadata: dict[str, Any]) -> None:
     """Atomically write ``arrays`` plus the JSON ``metadata`` to ``path`` (an ``.npz`` file)."""
-    path = Path(path)
     entries = dict(arrays)
     entries["metadata"] = np.array(dumps(metadata))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **entries)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable (POSIX); harmless to skip where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    # The directory must exist (the Solver checks it up front); the file stays private.
+    atomic_write(path, lambda fh: np.savez(fh, **entries), mode=0o600, fsync=True,
+                 parents=False)
 
 
 def _indexed(npz: Any, prefix: str, names: list[str]) -> dict[str, np.ndarray] | None:

@@ -8,6 +8,10 @@ loss and the last accuracy as postfix and writes one line per epoch above it. Mo
     (Epoch 1 / 10) train acc: 0.812000; val acc: 0.790000
 
 Mode ``"none"`` (``verbose=False``) prints nothing.
+
+Without a total (``total_steps=None``: a run a time budget may end at any step) the bar shows
+the step count and the rate but no total and no ETA, and the lines read
+``(Iteration 100) loss: 1.234567``.
 """
 
 from __future__ import annotations
@@ -45,7 +49,8 @@ def _width() -> dict[str, Any]:
 class Progress:
     """Reports steps and epochs in one of the three modes (see the module docstring)."""
 
-    def __init__(self, verbose: bool, total_steps: int, initial_step: int, print_every: int):
+    def __init__(self, verbose: bool, total_steps: int | None, initial_step: int,
+                 print_every: int):
         self.mode = choose_mode(verbose)
         self.total = total_steps
         self.print_every = print_every
@@ -61,7 +66,8 @@ class Progress:
         """Report update number ``step`` (0-based) and its loss."""
         if self.mode == "lines":
             if step == 0 or (step + 1) % self.print_every == 0:
-                print(f"(Iteration {step + 1} / {self.total}) loss: {loss:.6f}", flush=True)
+                of = "" if self.total is None else f" / {self.total}"
+                print(f"(Iteration {step + 1}{of}) loss: {loss:.6f}", flush=True)
         elif self.mode == "bar":
             self._postfix["loss"] = f"{loss:.4g}"
             self._bar.set_postfix(self._postfix, refresh=False)

@@ -43,8 +43,8 @@ from typing import Any
 import numpy as np
 
 from handgrad.optim import checkpoint as ckpt
-from handgrad.optim import clipping, evaluation, schedules, solver_state
-from handgrad.optim.callbacks import Callback
+from handgrad.optim import clipping, evaluation, interrupt, schedules, solver_state
+from handgrad.optim.callbacks import Callback, TimeBudget
 from handgrad.optim.progress import Progress
 from handgrad.optim.rules import check_hyperparameters, get_rule
 from handgrad.optim.solver_checks import DATA_KEYS as DATA_KEYS
@@ -90,6 +90,13 @@ class Solver:
       stop and every ``checkpoint_every`` updates when given.
     - ``callbacks``: :class:`handgrad.optim.callbacks.Callback` objects; one may end training
       early with :meth:`request_stop` (``callbacks.TimeBudget`` does on a wall-clock budget).
+    - ``diagnose``: also attach a :class:`handgrad.diagnostics.Monitor` (every 50 steps; none is
+      added when ``callbacks`` has one), which records ``history["diagnostics"]`` and warns the
+      first time a leak of backpropagation shows.
+
+    Ctrl-C during ``train()`` finishes the current step, stops as a callback's stop request
+    would (evaluation, checkpoint, best parameters) and then raises
+    :class:`~handgrad.optim.interrupt.TrainingInterrupted`; see :mod:`handgrad.optim.interrupt`.
 
     After ``train()``: ``loss_history``, ``grad_norm_history`` and ``lr_history`` hold one
     entry per update; ``train_acc_history`` / ``val_acc_history`` (classification) or
@@ -110,7 +117,7 @@ class Solver:
                  num_val_samples: int | None = None, print_every: int = 100,
                  verbose: bool = True, seed: int | None = None,
                  checkpoint: str | os.PathLike | None = None, callbacks: Iterable[Any] = (),
-                 checkpoint_every: int | None = None):
+                 checkpoint_every: int | None = None, diagnose: bool = False):
         self.model = model
         check_model(model)
 
@@ -142,6 +149,12 @@ class Solver:
         self.checkpoint_every = positive_int("checkpoint_every", checkpoint_every,
                                              allow_none=True)
         self.callbacks = check_callbacks(callbacks)
+        self.diagnose = bool(diagnose)
+        if self.diagnose:
+            from handgrad.diagnostics import Monitor
+
+            if not any(isinstance(cb, Monitor) for cb in self.callbacks):
+                self.callbacks.append(Monitor())
 
         # Data and task.
         check_data(data)
@@ -181,6 +194,7 @@ class Solver:
         self.stopped_early = False
         self.stop_reason: str | None = None
         self._stop_request: str | None = None
+        self._interrupted = False
 
     @property
     def total_steps(self) -> int:
@@ -253,8 +267,7 @@ class Solver:
     def _update(self) -> None:
         """One minibatch update (the caller makes sure the epoch has examples left)."""
         step = self.step
-        for cb in self.callbacks:
-            cb.on_step_begin(self, step)
+        self._notify("on_step_begin", step)
         if self.lr_schedule is not None:
             solver_state.schedule_learning_rate(self, step)
 
@@ -280,8 +293,22 @@ class Solver:
         self.lr_history.append(float(first["learning_rate"]))
         self._pos += self.batch_size
         self.step += 1
+        self._notify("on_step_end", step, loss, grads)
+
+    def _notify(self, hook: str, *args: Any) -> None:
+        """Call ``hook`` of every callback; a KeyboardInterrupt raised by one counts as a first
+        Ctrl-C (hooks run between steps), one after it aborts (see handgrad.optim.interrupt)."""
         for cb in self.callbacks:
-            cb.on_step_end(self, step, loss, grads)
+            try:
+                getattr(cb, hook)(self, *args)
+            except KeyboardInterrupt:
+                if self._interrupted:
+                    raise
+                self._interrupt()
+
+    def _interrupt(self) -> None:
+        self._interrupted = True
+        self.request_stop(interrupt.INTERRUPTED)
 
     def request_stop(self, reason: str) -> None:
         """Ask :meth:`train` to stop early for ``reason`` (kept in ``stop_reason``).
@@ -303,27 +330,35 @@ class Solver:
         :meth:`request_stop`), then restore the best validation parameters.
 
         Raises :class:`TrainingDiverged` (before applying the update) when the loss or a
-        gradient is not finite; the last checkpoint is then left untouched.
+        gradient is not finite; the last checkpoint is then left untouched. On Ctrl-C, stops
+        after the current step and then raises
+        :class:`~handgrad.optim.interrupt.TrainingInterrupted`.
         """
         self.stopped_early, self.stop_reason, self._stop_request = False, None, None
-        progress = Progress(self.verbose, self.total_steps, self.step, self.print_every)
-        try:
-            for cb in self.callbacks:
-                cb.on_train_begin(self)
-            if not self.val_metric_history:
-                self._evaluate_epoch(progress)
-            while self.epoch < self.num_epochs and self._stop_request is None:
-                self._train_epoch(progress)
-            if self._stop_request is not None and self.epoch < self.num_epochs:
-                self.stopped_early, self.stop_reason = True, self._stop_request
-                progress.message(f"Stopped early at step {self.step} (epoch "
-                                 f"{self._epoch_reached():g} / {self.num_epochs}): "
-                                 f"{self.stop_reason}")
-            solver_state.restore_best(self, progress.message)
-        finally:
-            progress.close()
-        for cb in self.callbacks:
-            cb.on_train_end(self)
+        self._interrupted = False
+        # A time budget may end the run long before num_epochs: show no total then.
+        budget = any(isinstance(cb, TimeBudget) for cb in self.callbacks)
+        progress = Progress(self.verbose, None if budget else self.total_steps, self.step,
+                            self.print_every)
+        with interrupt.first_sigint_calls(self._interrupt):
+            try:
+                self._notify("on_train_begin")
+                if not self.val_metric_history:
+                    self._evaluate_epoch(progress)
+                while self.epoch < self.num_epochs and self._stop_request is None:
+                    self._train_epoch(progress)
+                if self._stop_request is not None and self.epoch < self.num_epochs:
+                    self.stopped_early, self.stop_reason = True, self._stop_request
+                    progress.message(f"Stopped early at step {self.step} (epoch "
+                                     f"{self._epoch_reached():g} / {self.num_epochs}): "
+                                     f"{self.stop_reason}")
+                solver_state.restore_best(self, progress.message)
+            finally:
+                progress.close()
+            self._notify("on_train_end")
+        if self._interrupted:
+            saved = self.checkpoint if self.checkpoint and self.checkpoint.exists() else None
+            raise interrupt.TrainingInterrupted(self.step, float(self._epoch_reached()), saved)
 
     def _train_epoch(self, progress: Progress) -> None:
         """The rest of the current epoch, or up to the step during which a stop came."""
@@ -347,8 +382,7 @@ class Solver:
         if self.lr_schedule is None:
             solver_state.decay_learning_rate(self)
         self._evaluate_epoch(progress)
-        for cb in self.callbacks:
-            cb.on_epoch_end(self, self.epoch - 1)
+        self._notify("on_epoch_end", self.epoch - 1)
         if self.checkpoint is not None:
             self.save_checkpoint()
 

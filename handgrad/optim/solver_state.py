@@ -60,6 +60,7 @@ def solver_options(solver: Solver) -> dict[str, Any]:
         "verbose": solver.verbose,
         "seed": solver.seed,
         "checkpoint_every": solver.checkpoint_every,
+        "diagnose": solver.diagnose,
     }
 
 
@@ -151,7 +152,7 @@ def resume_options(path: str | os.PathLike, overrides: Mapping[str, Any]
     saved_ckpt = ckpt.load_checkpoint(path)
     meta = saved_ckpt["metadata"]
     options = dict(meta["solver"])
-    allowed = set(options) | {"checkpoint", "callbacks"}
+    allowed = set(options) | {"checkpoint", "callbacks", "diagnose"}
     unknown = sorted(set(overrides) - allowed)
     if unknown:
         raise TypeError(f"Solver.resume: unknown option(s) {', '.join(unknown)}")
