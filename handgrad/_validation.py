@@ -78,6 +78,16 @@ def choice(op: str, name: str, value: object, allowed: Sequence[str]) -> str:
     return value  # type: ignore[return-value]
 
 
+def positive_real(op: str, name: str, value: object) -> float:
+    """Require a real number > 0 (not a bool) for an option such as Huber's ``delta``."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{op}: {name} must be a positive real number, "
+                        f"got {type(value).__name__}")
+    if not value > 0:
+        raise ValueError(f"{op}: {name} must be > 0, got {value}")
+    return value  # type: ignore[return-value]
+
+
 def scalar_dout(op: str, dout: object, dtype: np.dtype) -> np.floating:
     """The upstream gradient of a scalar loss as a scalar of the loss dtype.
 

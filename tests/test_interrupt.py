@@ -81,10 +81,11 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes_bit_for_bit(tmp_path, how, h
         assert np.array_equal(last["params"][name], value), name
 
 
-def test_a_second_ctrl_c_stops_at_once_and_leaves_the_last_checkpoint(tmp_path):
+@pytest.mark.parametrize("first, second", [("signal", "raise"), ("raise", "signal")])
+def test_a_second_ctrl_c_stops_at_once_and_leaves_the_last_checkpoint(tmp_path, first, second):
     path = tmp_path / "run.npz"
-    run = solver(checkpoint=path, callbacks=[Interrupt(7, "signal", "on_step_begin"),
-                                             Interrupt(7, "raise", "on_step_end")])
+    run = solver(checkpoint=path, callbacks=[Interrupt(7, first, "on_step_begin"),
+                                             Interrupt(7, second, "on_step_end")])
     with pytest.raises(KeyboardInterrupt) as info:
         run.train()
     assert not isinstance(info.value, TrainingInterrupted)

@@ -32,3 +32,18 @@ def test_accepts_python_numbers_and_scalars_of_the_loss_dtype(dtype, dout):
 def test_rejects_other_dtypes_shapes_and_types(dout, error, match):
     with pytest.raises(error, match=match):
         scalar_dout("op.backward", dout, F32)
+
+
+def test_positive_real_accepts_numbers_above_zero_only():
+    from handgrad._validation import positive_real
+
+    assert positive_real("op", "delta", 1.5) == 1.5 and positive_real("op", "delta", 2) == 2
+    assert positive_real("op", "delta", np.float32(0.5)) == np.float32(0.5)
+    with pytest.raises(ValueError, match=r"op: delta must be > 0, got 0"):
+        positive_real("op", "delta", 0)
+    with pytest.raises(ValueError, match=r"op: delta must be > 0, got nan"):
+        positive_real("op", "delta", float("nan"))
+    with pytest.raises(TypeError, match=r"op: delta must be a positive real number, got bool"):
+        positive_real("op", "delta", True)
+    with pytest.raises(TypeError, match=r"got str"):
+        positive_real("op", "delta", "1")

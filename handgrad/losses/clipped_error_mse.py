@@ -22,8 +22,6 @@ the gradient when the value equals a bound.
 
 from __future__ import annotations
 
-from numbers import Real
-
 import numpy as np
 
 from handgrad import _validation as check
@@ -40,10 +38,7 @@ def forward(pred: np.ndarray, target: np.ndarray,
     check.float_array(op, "target", target)
     check.same_dtype(op, pred=pred, target=target)
     check.shape_is(op, "target", target, pred.shape, "to match pred")
-    if isinstance(clip, bool) or not isinstance(clip, Real):
-        raise TypeError(f"{op}: clip must be a positive real number, got {type(clip).__name__}")
-    if not clip > 0:
-        raise ValueError(f"{op}: clip must be > 0, got {clip}")
+    check.positive_real(op, "clip", clip)
     n = pred.size
     if n == 0:
         raise ValueError(f"{op}: pred must have at least one element, got shape {pred.shape}")

@@ -92,7 +92,8 @@ def _common(p: argparse.ArgumentParser, *, lr_help: str, epochs_help: str,
     p.add_argument("--seed", type=nonneg_int, default=0,
                    help="seed of the weights and the shuffles (default 0)")
     p.add_argument("--checkpoint", metavar="PATH", default=None,
-                   help="write a checkpoint (.npz) after every epoch")
+                   help="write a checkpoint (.npz) after every epoch and when Ctrl-C stops "
+                        "the run")
     p.add_argument("--resume", metavar="PATH", default=None,
                    help="continue the run saved in this checkpoint (the architecture and "
                         "optimizer settings come from it; --epochs sets the new total)")
@@ -186,11 +187,19 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def length(args: argparse.Namespace, solver: Any) -> str:
+def _length(args: argparse.Namespace, solver: Any) -> str:
     """How long the run trains: ``20 epochs`` or ``up to 10000 epochs or 3 min``."""
     if args.minutes:
         return f"up to {_plural(solver.num_epochs, 'epoch')} or {args.minutes:g} min"
     return _plural(solver.num_epochs, "epoch")
+
+
+def optimizer_line(args: argparse.Namespace, solver: Any) -> str:
+    """``adam lr 0.003, batch 64, 20 epochs[, clip norm C][ (resumed at epoch E)]``."""
+    return (f"{solver.update_rule} lr {solver.base_lr:g}, batch {solver.batch_size}, "
+            f"{_length(args, solver)}"
+            + (f", clip norm {solver.clip_norm:g}" if solver.clip_norm else "")
+            + (f" (resumed at epoch {solver.epoch})" if args.resume else ""))
 
 
 def stop_line(solver: Any) -> str | None:
@@ -223,7 +232,7 @@ def epochs_for(args: argparse.Namespace, default: int) -> int:
 
 
 def make_solver(args: argparse.Namespace, model: Any, data: dict[str, Any], epochs: int,
-            batch_size: int, lr: float, **extra: Any) -> Any:
+                batch_size: int, lr: float, **extra: Any) -> Any:
     from handgrad.optim import Solver
     from handgrad.optim.callbacks import TimeBudget
 
@@ -290,9 +299,8 @@ def interrupted(args: argparse.Namespace, exc: KeyboardInterrupt) -> int:
         path = exc.checkpoint
         if path is not None:
             print(f"checkpoint written to {path}", file=sys.stderr)
-    elif path is not None:
-        print(f"handgrad train: interrupted at once; the checkpoint {path} was left as the "
-              f"last epoch (or --resume) wrote it", file=sys.stderr)
+    elif path is not None:  # a second Ctrl-C, or one outside training
+        print(f"handgrad train: stopped at once; {path} was not updated", file=sys.stderr)
     else:
         print("handgrad train: interrupted", file=sys.stderr)
     if path is not None and Path(path).exists():

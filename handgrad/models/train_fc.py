@@ -17,8 +17,8 @@ from handgrad.models.command import (
     FC_DEFAULTS,
     SPIRAL_POINTS_PER_CLASS,
     epochs_for,
-    length,
     make_solver,
+    optimizer_line,
     plot_curves,
     stop_line,
     table,
@@ -103,10 +103,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"handgrad train fc: {args.data} ({len(data['X_train'])} train / "
           f"{len(data['X_val'])} val / {len(data['X_test'])} test examples)")
     print(f"model: {dims} {model.activation}{bn}, {init}, reg {model.reg:g}, "
-          f"{model.dtype.name}; {solver.update_rule} lr {solver.base_lr:g}, batch "
-          f"{solver.batch_size}, {length(args, solver)}"
-          + (f", clip norm {solver.clip_norm:g}" if solver.clip_norm else "")
-          + (f" (resumed at epoch {solver.epoch})" if args.resume else ""))
+          f"{model.dtype.name}; {optimizer_line(args, solver)}")
 
     seconds, examples = train_timed(solver)
     rows = []

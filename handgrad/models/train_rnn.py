@@ -17,8 +17,8 @@ from handgrad.models.command import (
     RNN_EPOCHS,
     epochs_for,
     error,
-    length,
     make_solver,
+    optimizer_line,
     plot_curves,
     stop_line,
     table,
@@ -70,10 +70,7 @@ def run(args: argparse.Namespace) -> int:
           f"{corpus.vocab_size}; {len(data['X_train'])} train / {len(data['X_val'])} val "
           f"windows of {args.seq_len} characters (stride {stride})")
     print(f"model: embedding {model.wordvec_dim} - {model.activation} RNN {model.hidden_dim} - "
-          f"softmax over {model.vocab_size}, {model.dtype.name}; {solver.update_rule} lr "
-          f"{solver.base_lr:g}, batch {solver.batch_size}, {length(args, solver)}"
-          + (f", clip norm {solver.clip_norm:g}" if solver.clip_norm else "")
-          + (f" (resumed at epoch {solver.epoch})" if args.resume else ""))
+          f"softmax over {model.vocab_size}, {model.dtype.name}; {optimizer_line(args, solver)}")
 
     seconds, examples = train_timed(solver)
     rows = []

@@ -30,6 +30,10 @@ Before training and after every epoch the Solver measures the metric on up to
 None), keeps a copy of the parameters with the best validation score and restores them when
 training ends. Use ``Solver.resume(path, model, data, **overrides)`` to continue from a
 checkpoint; the run then ends exactly as an uninterrupted one with the same seed.
+
+The loop itself (an epoch, an update, the evaluations) is in :mod:`handgrad.optim.training`;
+the checks of the options, model and data in :mod:`handgrad.optim.solver_checks`; the state
+kept in checkpoints in :mod:`handgrad.optim.solver_state`.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from handgrad.optim import checkpoint as ckpt
-from handgrad.optim import clipping, evaluation, interrupt, schedules, solver_state
+from handgrad.optim import evaluation, interrupt, schedules, solver_state, training
 from handgrad.optim.callbacks import Callback, TimeBudget
 from handgrad.optim.progress import Progress
 from handgrad.optim.rules import check_hyperparameters, get_rule
@@ -56,7 +60,6 @@ from handgrad.optim.solver_checks import (
     check_model,
     check_seed,
     check_task,
-    checked_norm,
     checkpoint_path,
     positive_float,
     positive_int,
@@ -241,72 +244,14 @@ class Solver:
             return self.check_accuracy(X, y, num_samples, batch_size)
         return self.check_mse(X, y, num_samples, batch_size)
 
-    def _epoch_reached(self) -> int | float:
-        """Completed epochs, plus the fraction of the current one at a stop inside it."""
-        if 0 < self._pos < self.num_train:
-            return self.epoch + self._pos / self.num_train
-        return self.epoch
-
-    def _evaluate_epoch(self, progress: Progress) -> None:
-        """Measure the metrics at an epoch end (or before training, or at a stop)."""
-        batch = max(self.batch_size, 100)
-        train = self.evaluate(self.X_train, self.y_train, self.num_train_samples, batch)
-        val = self.evaluate(self.X_val, self.y_val, self.num_val_samples, batch)
-        epoch = self._epoch_reached()
-        self.train_metric_history.append(train)
-        self.val_metric_history.append(val)
-        self.eval_epoch_history.append(float(epoch))
-        if evaluation.is_better(self.task, val, self.best_val_metric):
-            solver_state.keep_as_best(self, val, epoch)
-        short = "acc" if self.task == "classification" else "mse"
-        progress.message(f"(Epoch {epoch:g} / {self.num_epochs}) train {short}: {train:.6f}; "
-                         f"val {short}: {val:.6f}", **{f"val_{short}": val})
-
     # ------------------------------------------------------------------ training
-
-    def _update(self) -> None:
-        """One minibatch update (the caller makes sure the epoch has examples left)."""
-        step = self.step
-        self._notify("on_step_begin", step)
-        if self.lr_schedule is not None:
-            solver_state.schedule_learning_rate(self, step)
-
-        idx = self._perm[self._pos:self._pos + self.batch_size]
-        loss, grads = self.model.loss(self.X_train[idx], self.y_train[idx])
-        loss = float(loss)
-        norm = checked_norm(self, loss, grads)
-        params = self.model.params
-
-        if self.clip_value is not None:
-            clipping.clip_grad_value(grads, self.clip_value)
-        if self.clip_norm is not None:
-            clipping.clip_grad_norm(grads, self.clip_norm)
-
-        for name, w in params.items():
-            next_w, self.optim_configs[name] = self.rule(w, grads[name],
-                                                         self.optim_configs[name])
-            params[name] = next_w
-
-        first = next(iter(self.optim_configs.values()))
-        self.loss_history.append(loss)
-        self.grad_norm_history.append(norm)
-        self.lr_history.append(float(first["learning_rate"]))
-        self._pos += self.batch_size
-        self.step += 1
-        self._notify("on_step_end", step, loss, grads)
-
-    def _notify(self, hook: str, *args: Any) -> None:
-        """Call ``hook`` of every callback; a KeyboardInterrupt raised by one counts as a first
-        Ctrl-C (hooks run between steps), one after it aborts (see handgrad.optim.interrupt)."""
-        for cb in self.callbacks:
-            try:
-                getattr(cb, hook)(self, *args)
-            except KeyboardInterrupt:
-                if self._interrupted:
-                    raise
-                self._interrupt()
+    # (one epoch, one update and the evaluations are in handgrad.optim.training)
 
     def _interrupt(self) -> None:
+        """The first Ctrl-C: stop after the current step, then raise TrainingInterrupted.
+        Another one: raise KeyboardInterrupt at once."""
+        if self._interrupted:
+            raise KeyboardInterrupt
         self._interrupted = True
         self.request_stop(interrupt.INTERRUPTED)
 
@@ -342,60 +287,24 @@ class Solver:
                             self.print_every)
         with interrupt.first_sigint_calls(self._interrupt):
             try:
-                self._notify("on_train_begin")
+                training.notify(self, "on_train_begin")
                 if not self.val_metric_history:
-                    self._evaluate_epoch(progress)
+                    training.evaluate(self, progress)
                 while self.epoch < self.num_epochs and self._stop_request is None:
-                    self._train_epoch(progress)
+                    training.run_epoch(self, progress)
                 if self._stop_request is not None and self.epoch < self.num_epochs:
                     self.stopped_early, self.stop_reason = True, self._stop_request
                     progress.message(f"Stopped early at step {self.step} (epoch "
-                                     f"{self._epoch_reached():g} / {self.num_epochs}): "
+                                     f"{training.epoch_reached(self):g} / {self.num_epochs}): "
                                      f"{self.stop_reason}")
                 solver_state.restore_best(self, progress.message)
             finally:
                 progress.close()
-            self._notify("on_train_end")
+            training.notify(self, "on_train_end")
         if self._interrupted:
             saved = self.checkpoint if self.checkpoint and self.checkpoint.exists() else None
-            raise interrupt.TrainingInterrupted(self.step, float(self._epoch_reached()), saved)
-
-    def _train_epoch(self, progress: Progress) -> None:
-        """The rest of the current epoch, or up to the step during which a stop came."""
-        if self._perm is None:
-            self._perm = self.rng.permutation(self.num_train)
-            self._pos = 0
-        while self._pos < self.num_train:
-            self._update()
-            progress.step(self.step - 1, self.loss_history[-1])
-            if self._pos >= self.num_train:
-                break
-            if self._stop_request is not None:
-                self._stop_inside_epoch(progress)
-                return
-            if (self.checkpoint is not None and self.checkpoint_every is not None
-                    and self.step % self.checkpoint_every == 0):
-                self.save_checkpoint()
-        self.epoch += 1
-        self._perm = None
-        self._pos = 0
-        if self.lr_schedule is None:
-            solver_state.decay_learning_rate(self)
-        self._evaluate_epoch(progress)
-        self._notify("on_epoch_end", self.epoch - 1)
-        if self.checkpoint is not None:
-            self.save_checkpoint()
-
-    def _stop_inside_epoch(self, progress: Progress) -> None:
-        # The evaluation draws its subsample from a copy of the generator, so that the
-        # checkpoint resumes with the shuffles of the uninterrupted run.
-        rng, self.rng = self.rng, copy.deepcopy(self.rng)
-        try:
-            self._evaluate_epoch(progress)
-        finally:
-            self.rng = rng
-        if self.checkpoint is not None:
-            self.save_checkpoint()
+            raise interrupt.TrainingInterrupted(self.step, float(training.epoch_reached(self)),
+                                                saved)
 
     # ------------------------------------------------------------------ checkpoints
 
