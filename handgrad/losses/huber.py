@@ -19,8 +19,6 @@ error r itself before squaring would zero it instead.
 
 from __future__ import annotations
 
-from numbers import Real
-
 import numpy as np
 
 from handgrad import _validation as check
@@ -36,11 +34,7 @@ def forward(pred: np.ndarray, target: np.ndarray,
     check.float_array(op, "target", target)
     check.same_dtype(op, pred=pred, target=target)
     check.shape_is(op, "target", target, pred.shape, "to match pred")
-    if isinstance(delta, bool) or not isinstance(delta, Real):
-        raise TypeError(f"{op}: delta must be a positive real number, "
-                        f"got {type(delta).__name__}")
-    if not delta > 0:
-        raise ValueError(f"{op}: delta must be > 0, got {delta}")
+    check.positive_real(op, "delta", delta)
     n = pred.size
     if n == 0:
         raise ValueError(f"{op}: pred must have at least one element, got shape {pred.shape}")
@@ -60,27 +54,9 @@ def backward(dout: float | np.floating | np.ndarray,
              cache: Cache) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(dpred, dtarget)`` for an upstream scalar ``dout``."""
     clipped, n = cache
-    g = _scalar_dout("huber.backward", dout, clipped.dtype) / n
+    g = check.scalar_dout("huber.backward", dout, clipped.dtype) / n
     # BEGIN SOLUTION hint: dpred = dout * clip(pred - target, -delta, delta) / n; dtarget = -dpred
     dpred = np.multiply(clipped, g, out=np.empty_like(clipped))
     dtarget = np.negative(dpred, out=np.empty_like(dpred))
     # END SOLUTION
     return dpred, dtarget
-
-
-def _scalar_dout(op: str, dout: object, dtype: np.dtype) -> np.floating:
-    """The upstream gradient of a scalar loss as a scalar of the loss dtype.
-
-    Accepts a Python real number, or a NumPy scalar or 0-d array of the loss dtype.
-    """
-    if isinstance(dout, (np.ndarray, np.generic)):
-        if dout.shape != ():
-            raise ValueError(f"{op}: dout must be a scalar like the loss, got shape {dout.shape}")
-        if dout.dtype != dtype:
-            raise TypeError(f"{op}: dout has dtype {dout.dtype} but the loss has dtype {dtype}; "
-                            f"pass a Python float or a scalar of dtype {dtype}")
-        return dtype.type(dout)
-    if isinstance(dout, bool) or not isinstance(dout, Real):
-        raise TypeError(f"{op}: dout must be a real number (the upstream gradient of the loss), "
-                        f"got {type(dout).__name__}")
-    return dtype.type(dout)

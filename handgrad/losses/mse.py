@@ -14,8 +14,6 @@ Local gradients, for an upstream scalar dout::
 
 from __future__ import annotations
 
-from numbers import Real
-
 import numpy as np
 
 from handgrad import _validation as check
@@ -42,27 +40,9 @@ def backward(dout: float | np.floating | np.ndarray,
              cache: Cache) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(dpred, dtarget)`` for an upstream scalar ``dout``."""
     r = cache
-    g = _scalar_dout("mse.backward", dout, r.dtype) * 2 / r.size
+    g = check.scalar_dout("mse.backward", dout, r.dtype) * 2 / r.size
     # BEGIN SOLUTION hint: with r = pred - target (cached), dpred = 2 * dout * r / r.size = -dtarget
     dpred = np.multiply(r, g, out=np.empty_like(r))
     dtarget = np.negative(dpred, out=np.empty_like(dpred))
     # END SOLUTION
     return dpred, dtarget
-
-
-def _scalar_dout(op: str, dout: object, dtype: np.dtype) -> np.floating:
-    """The upstream gradient of a scalar loss as a scalar of the loss dtype.
-
-    Accepts a Python real number, or a NumPy scalar or 0-d array of the loss dtype.
-    """
-    if isinstance(dout, (np.ndarray, np.generic)):
-        if dout.shape != ():
-            raise ValueError(f"{op}: dout must be a scalar like the loss, got shape {dout.shape}")
-        if dout.dtype != dtype:
-            raise TypeError(f"{op}: dout has dtype {dout.dtype} but the loss has dtype {dtype}; "
-                            f"pass a Python float or a scalar of dtype {dtype}")
-        return dtype.type(dout)
-    if isinstance(dout, bool) or not isinstance(dout, Real):
-        raise TypeError(f"{op}: dout must be a real number (the upstream gradient of the loss), "
-                        f"got {type(dout).__name__}")
-    return dtype.type(dout)

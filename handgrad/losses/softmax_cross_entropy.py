@@ -17,8 +17,6 @@ Every row of dscores sums to zero, and only the correct class's entry can be neg
 
 from __future__ import annotations
 
-from numbers import Real
-
 import numpy as np
 
 from handgrad import _validation as check
@@ -50,27 +48,9 @@ def forward(scores: np.ndarray, y: np.ndarray) -> tuple[np.floating, Cache]:
 def backward(dout: float | np.floating | np.ndarray, cache: Cache) -> np.ndarray:
     """Return ``dscores = dout * (p - onehot(y)) / N`` for an upstream scalar ``dout``."""
     p, y = cache
-    g = _scalar_dout("softmax_cross_entropy.backward", dout, p.dtype) / p.shape[0]
+    g = check.scalar_dout("softmax_cross_entropy.backward", dout, p.dtype) / p.shape[0]
     # BEGIN SOLUTION hint: dscores = dout * (p - onehot(y)) / N, where p is the cached softmax
     dscores = p * g
     dscores[np.arange(p.shape[0]), y] -= g
     # END SOLUTION
     return dscores
-
-
-def _scalar_dout(op: str, dout: object, dtype: np.dtype) -> np.floating:
-    """The upstream gradient of a scalar loss as a scalar of the loss dtype.
-
-    Accepts a Python real number, or a NumPy scalar or 0-d array of the loss dtype.
-    """
-    if isinstance(dout, (np.ndarray, np.generic)):
-        if dout.shape != ():
-            raise ValueError(f"{op}: dout must be a scalar like the loss, got shape {dout.shape}")
-        if dout.dtype != dtype:
-            raise TypeError(f"{op}: dout has dtype {dout.dtype} but the loss has dtype {dtype}; "
-                            f"pass a Python float or a scalar of dtype {dtype}")
-        return dtype.type(dout)
-    if isinstance(dout, bool) or not isinstance(dout, Real):
-        raise TypeError(f"{op}: dout must be a real number (the upstream gradient of the loss), "
-                        f"got {type(dout).__name__}")
-    return dtype.type(dout)
