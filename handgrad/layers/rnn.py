@@ -39,8 +39,9 @@ StepCache = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, st
 Cache = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]
 
 
-def _tanh_inplace(a: np.ndarray, work: np.ndarray, one_plus_e: np.ndarray) -> None:
-    """``a = tanh(a)`` in place; ``work`` and ``one_plus_e`` are C-contiguous scratch of a's shape.
+def _tanh_inplace(a: np.ndarray, work: np.ndarray | None = None,
+                  one_plus_e: np.ndarray | None = None) -> None:
+    """``a = tanh(a)`` in place; ``work``, ``one_plus_e``: C-contiguous scratch shaped like a.
 
     float32 uses ``np.tanh``. For float64, ``np.tanh`` is several times slower than ``np.exp`` on
     CPUs without AVX-512, and the time steps of the forward pass are dominated by it, so it is
@@ -51,6 +52,8 @@ def _tanh_inplace(a: np.ndarray, work: np.ndarray, one_plus_e: np.ndarray) -> No
     if a.dtype != np.float64:
         np.tanh(a, out=a)
         return
+    if work is None or one_plus_e is None:
+        work, one_plus_e = np.empty((2, *a.shape))
     np.abs(a, out=work)
     small = np.flatnonzero(work < TANH_SMALL)
     if small.size:
@@ -107,7 +110,7 @@ def step_forward(x: np.ndarray, prev_h: np.ndarray, Wx: np.ndarray, Wh: np.ndarr
     next_h += b
     if activation == "tanh":
         with np.errstate(under="ignore"):     # exp(-2|a|) underflows to 0 where tanh is +-1
-            _tanh_inplace(next_h, np.empty_like(next_h), np.empty_like(next_h))
+            _tanh_inplace(next_h)
     else:
         np.maximum(next_h, 0, out=next_h)
     # END SOLUTION
