@@ -13,6 +13,7 @@ Parameters are named ``"<layer index>.<name>"``; L2 regularization (``reg``) app
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,17 +23,19 @@ from handgrad import _validation as check
 from handgrad.models import _common as c
 
 
-class Layer:
+class Layer(ABC):
     """A layer object: ``init`` creates its parameters, ``forward``/``backward`` call a module."""
 
     def init(self, rng: np.random.Generator, dtype: np.dtype) -> dict[str, np.ndarray]:
         return {}
 
-    def forward(self, x: np.ndarray, params: dict[str, np.ndarray], mode: str):
-        raise NotImplementedError
+    @abstractmethod
+    def forward(self, x: np.ndarray, params: dict[str, np.ndarray], mode: str) -> tuple[Any, Any]:
+        """Return ``(out, cache)``; ``mode`` is "train" or "test"."""
 
+    @abstractmethod
     def backward(self, dout: np.ndarray, cache: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        raise NotImplementedError
+        """Return ``(dx, grads)`` with ``grads`` keyed like this layer's parameters."""
 
 
 class Affine(Layer):
