@@ -312,13 +312,7 @@ def _hint_leaks(region: markers.Region, module: str) -> list[tuple[int, str]]:
     return markers.leaks([region], markers.stub_statement(region.function, region.hint, module))
 
 
-# affine.py's reference hint still quotes `dw = x2d.T @ dout`. The mark is strict: once the
-# hint is reworded this test fails, and the file must leave this set.
-_LEAKING_NOW = {"handgrad/layers/affine.py"}
-HINTED = [pytest.param(region, id=where,
-                       marks=[pytest.mark.xfail(strict=True, reason="hint quotes solution code")]
-                       if where.split(":")[0] in _LEAKING_NOW else [])
-          for where, region in _hinted_regions()]
+HINTED = [pytest.param(region, id=where) for where, region in _hinted_regions()]
 
 
 def test_the_reference_has_hints_to_check():

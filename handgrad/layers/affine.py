@@ -45,7 +45,7 @@ def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np
     check.shape_is("affine.backward", "dout", dout, (x2d.shape[0], w.shape[1]),
                    "to match the forward output")
     check.same_dtype("affine.backward", x=x2d, dout=dout)
-    # BEGIN SOLUTION hint: dx = dout @ w.T reshaped like x; dw = x2d.T @ dout; db = dout.sum(axis=0)
+    # BEGIN SOLUTION hint: dx = dout w^T in x's shape; dw = x2d^T dout; db sums dout over the batch
     dx = (dout @ w.T).reshape(x_shape)
     dw = x2d.T @ dout
     db = dout.sum(axis=0)
