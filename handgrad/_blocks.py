@@ -71,9 +71,9 @@ def set_num_threads(n: int) -> None:
     _threads = n
 
 
-def _get_pool(workers: int) -> ThreadPoolExecutor | None:
+def _get_pool(workers: int) -> ThreadPoolExecutor:
     """The shared pool of ``workers`` threads; a fresh one after a fork (threads do not survive
-    it) or a change of size; None when no thread can be started (then everything runs inline)."""
+    it) or a change of size. Its threads start on the first ``submit``."""
     global _pool, _pool_key
     key = (os.getpid(), workers)
     with _lock:

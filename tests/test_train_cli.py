@@ -135,6 +135,14 @@ def test_bad_arguments_exit_with_a_clear_message(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_update_choices_are_the_registered_rules():
+    # The parser keeps its own list so that building it does not import the Solver.
+    from handgrad.models.command import UPDATE_RULES
+    from handgrad.optim.rules import RULES
+
+    assert sorted(UPDATE_RULES) == sorted(RULES)
+
+
 def test_errors_after_parsing_are_one_line_not_tracebacks(tmp_path, capsys):
     code = main(["train", "fc", "--resume", str(tmp_path / "missing.npz"), "--quiet"])
     err = capsys.readouterr().err

@@ -92,10 +92,18 @@ def load_mnist(path: str | Path, *, num_val: int = 5000,
     if not 0 <= num_val < X.shape[0]:
         raise ValueError(f"load_mnist: num_val must be in [0, {X.shape[0]}), got {num_val}")
     dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"load_mnist: dtype must be a float type, got {dtype}")
     scale = dtype.type(1.0 / 255.0)
+
+    def scaled(images: np.ndarray) -> np.ndarray:
+        out = images.astype(dtype)
+        out *= scale  # in place: no second copy of the images
+        return out
+
     n_train = X.shape[0] - num_val
     return {
-        "X_train": X[:n_train].astype(dtype) * scale, "y_train": y[:n_train],
-        "X_val": X[n_train:].astype(dtype) * scale, "y_val": y[n_train:],
-        "X_test": X_test.astype(dtype) * scale, "y_test": y_test,
+        "X_train": scaled(X[:n_train]), "y_train": y[:n_train],
+        "X_val": scaled(X[n_train:]), "y_val": y[n_train:],
+        "X_test": scaled(X_test), "y_test": y_test,
     }

@@ -101,12 +101,11 @@ def _plots(scenario: Any, out: Path) -> list[Path]:
                 plots.update_ratios_over_training(runs, out / "relu-update-ratios.png",
                                                   "update-to-weight ratio while training")]
     if scenario.name == "rnn":
-        training = {label: run for label, run in d["training"].items()}
-        clip = next((float(label.split("=")[1]) for label in training if "=" in label), None)
+        steps = len(next(iter(d["curves"].values()))) - 1
         return [plots.hidden_gradient_norms(
             d["curves"], out / "rnn-gradient-norms.png",
-            "vanilla RNN: the gradient over 50 steps back in time", training=training,
-            clip_norm=clip)]
+            f"vanilla RNN: the gradient over {steps} steps back in time",
+            training=d["training"], clip_norm=d["clip_norm"])]
     if scenario.name == "clipped":
         runs = {label: run["solver"] for label, run in d["runs"].items()}
         return [plot_training(runs, out / "clipped-error-loss.png",

@@ -16,9 +16,8 @@ from typing import Any
 import numpy as np
 
 from handgrad.diagnostics.activations import ActivationStats
+from handgrad.diagnostics.flow import HEALTHY_UPDATE_RATIO
 from handgrad.plots import figure, save
-
-HEALTHY_UPDATE_RATIO = 1e-3
 
 
 def activation_histograms(runs: Mapping[str, Sequence[ActivationStats]],
@@ -145,18 +144,33 @@ def hidden_gradient_norms(curves: Mapping[str, Sequence[float | None]],
         ax = axes[1]
         for i, (label, run) in enumerate(training.items()):
             values = _positive(run["grad_norms"])
-            steps = np.arange(values.size)
-            ax.plot(steps, values, color=f"C{i + len(curves)}", marker="o", markersize=3,
-                    label=label)
-            if run.get("diverged_at") is not None:
-                ax.plot([run["diverged_at"]], [np.nanmax(values) if values.size else 1.0],
-                        "x", color="red", markersize=10, markeredgewidth=2,
-                        label=f"{label}: diverged at step {run['diverged_at']}")
+            diverged = run.get("diverged_at")
+            color = f"C{i + len(curves)}"
+            if diverged is None:
+                ax.plot(np.arange(values.size), values, color=color, marker="o",
+                        markersize=3, label=label)
+                continue
+            # A diverged run may have a single point, often under another run's first one:
+            # draw it on top, hollow and large, and say in words where it stopped.
+            ax.plot(np.arange(values.size), values, color=color, marker="o", markersize=9,
+                    markerfacecolor="none", markeredgewidth=2, zorder=3,
+                    label=f"{label} (diverged at step {diverged})")
+            last = values[np.isfinite(values)][-1] if np.isfinite(values).any() else 1.0
+            ax.plot([diverged], [last], "x", color="red", markersize=10, markeredgewidth=2,
+                    zorder=3)
+            ax.annotate(f"{label}: diverged at step {diverged}\n(loss or gradient not finite)",
+                        xy=(diverged, last), xytext=(0.04, 0.3 + 0.15 * i),
+                        textcoords="axes fraction", color="red", fontsize=9,
+                        arrowprops={"arrowstyle": "->", "color": "red"})
+        ax.set_yscale("log")
         if clip_norm is not None:
+            low, high = ax.get_ylim()
+            ax.set_ylim(min(low, clip_norm / 10), high)
             ax.axhline(clip_norm, color="gray", linewidth=1, linestyle=":")
-            ax.text(0.01, clip_norm, f" clip_norm={clip_norm:g}", color="gray", fontsize=8,
-                    va="bottom", transform=ax.get_yaxis_transform())
-        ax.set(yscale="log", xlabel="training step",
+            ax.text(0.01, clip_norm, f" clipping threshold (clip_norm={clip_norm:g})",
+                    color="gray", fontsize=8, va="bottom",
+                    transform=ax.get_yaxis_transform())
+        ax.set(xlabel="training step",
                ylabel="global gradient norm (before clipping)",
                title="training the exploding recurrence")
         ax.grid(alpha=0.3, which="both")

@@ -30,8 +30,6 @@ from handgrad.diagnostics.rules import sci
 from handgrad.diagnostics.toy_models import Regressor, SequenceRegressor
 from handgrad.diagnostics.zeroed import zero_examples
 
-NAMES = ("sigmoid", "relu", "rnn", "clipped")
-
 # Bars (the project's requirements), asserted by the tests and printed by the command.
 SATURATION_BAR = 0.90            # the badly initialized sigmoid net saturates more than this
 GRADIENT_SHRINK_BAR = 100.0      # ... and its relative first-layer gradient is this much smaller
@@ -67,7 +65,7 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def _digits(seed: int) -> dict[str, np.ndarray]:
+def _digits() -> dict[str, np.ndarray]:
     from handgrad.data import digits
 
     d = digits()
@@ -94,7 +92,7 @@ def sigmoid(seed: int = 0, *, hidden: int = 100, weight_scale: float = 300.0,
     """
     from handgrad.models import FullyConnectedNet
 
-    data = data or _digits(seed)
+    data = data or _digits()
     X, y = data["X_train"], data["y_train"]
     configs = {f"weight_scale={weight_scale:g}": {"weight_scale": weight_scale},
                'init="xavier"': {"init": "xavier"}}
@@ -146,7 +144,7 @@ def relu(seed: int = 0, *, hidden: tuple[int, ...] = (100, 100),
     dead-unit fraction of every layer and the update ratios every ``every`` steps."""
     from handgrad.models import FullyConnectedNet
 
-    data = data or _digits(seed)
+    data = data or _digits()
     X, y = data["X_train"], data["y_train"]
     rows, runs = [], {}
     for lr in learning_rates:
@@ -263,7 +261,7 @@ def rnn(seed: int = 0, *, steps: int = 51, hidden: int = 32, input_dim: int = 4,
         ["activation", "radius", "|dL/dh_0|", f"|dL/dh_{steps - 1}|", "ratio", "per step",
          "verdict"],
         rows, checks, {"curves": curves, "flows": flows, "training": training,
-                       "no_clip": no_clip, "with_clip": with_clip})
+                       "clip_norm": clip_norm, "no_clip": no_clip, "with_clip": with_clip})
 
 
 # ----------------------------------------------------------------------------- 4. clipped

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from handgrad.diagnostics.recurrent import spectral_radius
+from handgrad.diagnostics.zeroed import loss_output_gradients
 from handgrad.layers import affine, relu, rnn
 from handgrad.losses import mse
 
@@ -57,8 +58,7 @@ class Regressor:
     def output_gradients(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Per-example ``dL/dpred`` (N, 1) at the current parameters."""
         pred = self._forward(X)[0]
-        _, cache = self._loss.forward(pred, y.reshape(pred.shape), **self._options)
-        return self._loss.backward(1.0, cache)[0]
+        return loss_output_gradients(self._loss, pred, y.reshape(pred.shape), **self._options)
 
     def loss(self, X: np.ndarray, y: np.ndarray | None = None) -> Any:
         pred, _, (c1, c2, c3) = self._forward(X)

@@ -100,6 +100,7 @@ def bound_kinks(x: np.ndarray, h0: np.ndarray, wx: np.ndarray, wh: np.ndarray,
 
 def relu_kinks(x: np.ndarray, h0: np.ndarray, wx: np.ndarray, wh: np.ndarray,
                b: np.ndarray) -> list[np.ndarray]:
+    """Per-argument kink distances: exact for small inputs, the cheap lower bound otherwise."""
     n, t_len, _ = x.shape
     hdim = wx.shape[1]
     coords = x.size + h0.size + wx.size + wh.size + b.size

@@ -248,8 +248,7 @@ def _names(by_id: dict[str, Any]) -> dict[str, str]:
     counts: dict[str, int] = {}
     for name in base.values():
         counts[name] = counts.get(name, 0) + 1
-    return {cid: name if counts[name] == 1 else
-            f"{name} ({by_id[cid].op or cid})" if by_id[cid].op else f"{name} ({cid})"
+    return {cid: name if counts[name] == 1 else f"{name} ({by_id[cid].op or cid})"
             for cid, name in base.items()}
 
 

@@ -17,7 +17,6 @@ or the environment variable ``HANDGRAD_AUTOGRADER_ROOT`` says otherwise (tests u
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import stat
 import time
@@ -110,11 +109,12 @@ def _tree(root: Path) -> list[Path]:
 def build_autograder_zip(assignment: Assignment, out_path: str | Path) -> Path:
     """Write the Gradescope autograder zip for ``assignment`` to ``out_path``; return it."""
     from handgrad import __version__
+    from handgrad.grading.file_policy import installed_package
     from handgrad.grading.submission import student_files
 
     student_files(assignment)  # the layout must be valid before anything is shipped
     out_path = Path(out_path)
-    package = Path(importlib.util.find_spec("handgrad").origin).parent
+    package = installed_package()
     points = assignment.points
     points_s = str(int(points)) if float(points).is_integer() else repr(float(points))
 

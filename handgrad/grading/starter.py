@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from handgrad.grading import markers
-from handgrad.grading.spec import Assignment, Check
-from handgrad.grading.submission import student_filename
+from handgrad.grading.spec import Assignment, Check, SpecError
+from handgrad.grading.submission import student_filename, student_files
 
 
 class StarterError(ValueError):
@@ -107,14 +107,12 @@ def stub_module(module: str, checks: list[Check], keep: list[str]) -> StubbedMod
 
 def stub_modules(assignment: Assignment) -> list[StubbedModule]:
     """Stub every module of the assignment, checking that file names are unique."""
+    try:
+        student_files(assignment)
+    except SpecError as exc:
+        raise StarterError(str(exc)) from None
     out = []
-    names: dict[str, str] = {}
     for module in assignment.modules:
-        filename = student_filename(module)
-        if filename in names:
-            raise StarterError(f"{names[filename]} and {module} would both be {filename} in "
-                               f"the starter; an assignment's modules need distinct last names")
-        names[filename] = module
         checks = [c for c in assignment.checks if c.module == module]
         keep = [k.split(":", 1)[1] for k in assignment.keep if k.split(":", 1)[0] == module]
         out.append(stub_module(module, checks, keep))

@@ -194,7 +194,6 @@ def _load_zip(path: Path, names: list[str] | tuple[str, ...]) -> dict[str, bytes
             break
         wanted = {prefix + (n,): n for n in names}
         files: dict[str, bytes] = {}
-        read = 0
         for info in files_in:
             key = parts[info.filename]
             if key not in wanted:
@@ -210,7 +209,6 @@ def _load_zip(path: Path, names: list[str] | tuple[str, ...]) -> dict[str, bytes
                     from None
             if len(data) > MAX_FILE:
                 raise InvalidSubmission(f"{name} is larger than {MAX_FILE} bytes")
-            read += len(data)
             files[name] = data
     return files
 
@@ -253,26 +251,3 @@ def discover(root: str | Path) -> list[tuple[str, Path]]:
         out.append((name, path))
     return out
 
-
-def raw_digest(path: str | Path, cap: int = 64 << 20) -> str:
-    """sha256 of a submission as it is on disk (for invalid ones), reading at most ``cap``."""
-    path = Path(path)
-    h = hashlib.sha256()
-    if path.is_file():
-        with open(path, "rb") as f:
-            left = cap
-            while left > 0:
-                chunk = f.read(min(left, 1 << 20))
-                if not chunk:
-                    break
-                h.update(chunk)
-                left -= len(chunk)
-    else:
-        h.update(str(path.name).encode())
-        try:
-            for entry in sorted(os.scandir(path), key=lambda e: e.name)[:1000]:
-                st = entry.stat(follow_symlinks=False)
-                h.update(f"{entry.name}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
-        except OSError:
-            pass
-    return h.hexdigest()

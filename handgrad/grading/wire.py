@@ -174,7 +174,7 @@ class FrameReader:
     ``max_bytes`` bounds the total accepted, so a flood cannot exhaust the grader's memory.
     """
 
-    def __init__(self, max_bytes: int = 256 << 20):
+    def __init__(self, max_bytes: int = 256 << 20) -> None:
         self._buf = bytearray()
         self._pos = 0
         self.total = 0
@@ -195,11 +195,6 @@ class FrameReader:
             del self._buf[:self._pos]
             self._pos = 0
         return out
-
-    @property
-    def pending(self) -> int:
-        """Bytes of an incomplete frame still buffered."""
-        return len(self._buf) - self._pos
 
     def _take(self, n: int) -> bytes | None:
         if len(self._buf) - self._cur < n:

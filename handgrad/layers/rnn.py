@@ -29,9 +29,9 @@ from __future__ import annotations
 import numpy as np
 
 from handgrad import _validation as check
+from handgrad.layers._tanh_kernel import tanh64
 
 ACTIVATIONS = ("tanh", "relu")
-TANH_SMALL = 0.02  # below it, the Taylor polynomial in _tanh_inplace is exact to float64 precision
 
 # step: (x, prev_h, Wx, Wh, next_h, activation)
 StepCache = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]
@@ -45,29 +45,14 @@ def _tanh_inplace(a: np.ndarray, work: np.ndarray | None = None,
 
     float32 uses ``np.tanh``. For float64, ``np.tanh`` is several times slower than ``np.exp`` on
     CPUs without AVX-512, and the time steps of the forward pass are dominated by it, so it is
-    computed as ``tanh(|a|) = (1 - e) / (1 + e)`` with ``e = exp(-2|a|)`` in (0, 1] (nothing
-    overflows), a Taylor polynomial where ``|a| < TANH_SMALL`` (there ``1 - e`` would cancel),
-    and a's sign put back: within about 16 units in the last place of the exact value.
+    computed from ``exp`` by :func:`handgrad.layers._tanh_kernel.tanh64`.
     """
     if a.dtype != np.float64:
         np.tanh(a, out=a)
         return
     if work is None or one_plus_e is None:
         work, one_plus_e = np.empty((2, *a.shape))
-    np.abs(a, out=work)
-    small = np.flatnonzero(work < TANH_SMALL)
-    if small.size:
-        xs = work.reshape(-1)[small]
-        x2 = xs * xs
-        xs += xs * x2 * (-1 / 3 + x2 * (2 / 15 - x2 * (17 / 315)))
-    work *= -2.0
-    np.exp(work, out=work)
-    np.add(work, 1.0, out=one_plus_e)
-    np.subtract(1.0, work, out=work)
-    work /= one_plus_e
-    if small.size:
-        work.reshape(-1)[small] = xs
-    np.copysign(work, a, out=a)
+    tanh64(a, a, one_plus_e, work)
 
 
 def _check_params(op: str, d: int, h_name: str, h: np.ndarray, x: np.ndarray,

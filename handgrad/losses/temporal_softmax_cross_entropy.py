@@ -60,7 +60,7 @@ def forward(scores: np.ndarray, y: np.ndarray,
     return scores.dtype.type(loss), (probs, y_safe, mask)
 
 
-def backward(dout: float | np.ndarray, cache: Cache) -> np.ndarray:
+def backward(dout: float | np.floating | np.ndarray, cache: Cache) -> np.ndarray:
     """Return ``dscores`` (N, T, V) for a scalar upstream gradient ``dout`` (usually 1.0)."""
     probs, y, mask = cache
     g = check.scalar_dout("temporal_softmax_cross_entropy.backward", dout, probs.dtype)

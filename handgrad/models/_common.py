@@ -72,6 +72,17 @@ def one(dtype: np.dtype) -> np.ndarray:
     return np.ones((), dtype=dtype)
 
 
+def set_buffers(owner: str, own: dict[str, np.ndarray], values: dict[str, Any],
+                dtype: np.dtype) -> None:
+    """Copy ``values`` into the model's buffer arrays ``own`` in place (cast to ``dtype``);
+    a name the model does not have is a ``KeyError``, raised before anything is copied."""
+    unknown = sorted(set(values) - set(own))
+    if unknown:
+        raise KeyError(f"{owner}: unknown buffer(s) {unknown}; known: {sorted(own)}")
+    for name, value in values.items():
+        np.copyto(own[name], np.asarray(value).astype(dtype, copy=False))
+
+
 def l2_penalty(reg: float, weights: Sequence[np.ndarray], dtype: np.dtype) -> np.floating:
     """``0.5 * reg * sum(||W||^2)`` in ``dtype``."""
     total = dtype.type(0)

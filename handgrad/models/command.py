@@ -32,6 +32,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from handgrad.models._common import ACTIVATIONS
+from handgrad.models.fc import INITS
+from handgrad.models.rnn_lm import RNN_ACTIVATIONS
+
 # Defaults of `handgrad train fc`, per data set. The digits defaults reach about 97% test
 # accuracy in a few seconds (see the README); spiral needs more epochs of its small set.
 FC_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -43,6 +47,8 @@ RNN_EPOCHS = 10
 # Epochs of a --minutes run without --epochs: more than fit in the budgets it is meant for,
 # so that the time budget, not the epoch count, ends the run.
 MINUTES_EPOCHS = 10_000
+# The names of handgrad.optim.RULES, listed here so that building the parser does not
+# import the Solver (a test keeps the two in step).
 UPDATE_RULES = ("sgd", "sgd_momentum", "nesterov", "rmsprop", "adam", "adamw")
 DIAGNOSE_EVERY = 50  # steps between two records of `train fc --diagnose`
 INTERRUPTED_EXIT = 130  # the shell's status for a command ended by SIGINT
@@ -117,11 +123,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          "(generated, 3 classes)")
     fc.add_argument("--hidden", type=positive_int, nargs="+", default=None, metavar="H",
                     help="hidden layer sizes (default 128 for digits, 100 for spiral)")
-    fc.add_argument("--activation", choices=("relu", "sigmoid", "tanh"), default="relu",
+    fc.add_argument("--activation", choices=ACTIVATIONS, default="relu",
                     help="hidden activation (default relu)")
     fc.add_argument("--normalization", choices=("batchnorm",), default=None,
                     help="batch normalization after every hidden affine layer")
-    fc.add_argument("--init", choices=("he", "xavier", "normal"), default="he",
+    fc.add_argument("--init", choices=INITS, default="he",
                     help="weight initialization when --weight-scale is not given (default he)")
     fc.add_argument("--weight-scale", type=positive_float, default=None, metavar="W",
                     help="draw every weight from N(0, W^2) instead of --init")
@@ -145,7 +151,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="hidden state size (default 128)")
     rnn.add_argument("--wordvec", type=positive_int, default=64, metavar="D",
                      help="character embedding size (default 64)")
-    rnn.add_argument("--activation", choices=("tanh", "relu"), default="tanh",
+    rnn.add_argument("--activation", choices=RNN_ACTIVATIONS, default="tanh",
                      help="RNN activation (default tanh)")
     rnn.add_argument("--seq-len", type=positive_int, default=50, metavar="T",
                      help="characters per training window (default 50)")

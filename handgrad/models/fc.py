@@ -37,8 +37,9 @@ class FullyConnectedNet:
     the same seed up to rounding.
 
     Loss: ``"softmax"`` (classification, ``y`` int labels in ``[0, num_classes)``) or
-    ``"huber"`` / ``"mse"`` (regression: ``num_classes`` is the output dimension and ``y`` a
-    float array (N, num_classes), or (N,) when ``num_classes == 1``). L2 regularization adds
+    ``"huber"`` / ``"mse"`` / ``"clipped_error_mse"`` (regression: ``num_classes`` is the
+    output dimension and ``y`` a float array (N, num_classes), or (N,) when
+    ``num_classes == 1``). L2 regularization adds
     ``0.5 * reg * sum(W**2)`` over the weights (not biases, gamma or beta), so ``dW += reg * W``.
 
     dtype: every parameter is created in ``dtype`` and the whole forward and backward pass
@@ -108,13 +109,7 @@ class FullyConnectedNet:
 
     @buffers.setter
     def buffers(self, values: dict[str, np.ndarray]) -> None:
-        own = self.buffers
-        unknown = sorted(set(values) - set(own))
-        if unknown:
-            raise KeyError(f"FullyConnectedNet: unknown buffer(s) {unknown}; "
-                           f"known: {sorted(own)}")
-        for name, value in values.items():
-            np.copyto(own[name], np.asarray(value).astype(self.dtype, copy=False))
+        c.set_buffers("FullyConnectedNet", self.buffers, values, self.dtype)
 
     def _init_std(self, n_in: int, n_out: int) -> float:
         if self.weight_scale is not None:
@@ -183,7 +178,8 @@ class FullyConnectedNet:
                              f"({n}, {self.num_classes}), got {y.shape}")
         return y.astype(self.dtype, copy=False)
 
-    def loss(self, X: np.ndarray, y: np.ndarray | None = None):
+    def loss(self, X: np.ndarray, y: np.ndarray | None = None
+             ) -> np.ndarray | tuple[np.floating, dict[str, np.ndarray]]:
         """Scores (N, num_classes) in test mode when ``y`` is None; else ``(loss, grads)``.
 
         With ``y``, batchnorm runs in train mode (batch statistics, running averages

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -77,10 +76,6 @@ class RNNLanguageModel:
         self._rnn = c.layer("rnn")
         self._taffine = c.layer("temporal_affine")
         self._loss = importlib.import_module("handgrad.losses.temporal_softmax_cross_entropy")
-        params = inspect.signature(self._rnn.step_forward).parameters
-        self._step_kwargs = ({"activation": self.activation} if "activation" in params else {})
-        if not self._step_kwargs and self.activation != "tanh":
-            raise ValueError(f"{owner}: this rnn layer's step_forward has no activation option")
 
         V, D, H = self.vocab_size, self.wordvec_dim, self.hidden_dim
         rng = np.random.default_rng(self.seed)
@@ -121,7 +116,8 @@ class RNNLanguageModel:
         scores, aff_cache = self._taffine.forward(h, p["W_vocab"], p["b_vocab"])
         return scores, (emb_cache, rnn_cache, aff_cache)
 
-    def loss(self, X: np.ndarray, y: np.ndarray | None = None):
+    def loss(self, X: np.ndarray, y: np.ndarray | None = None
+             ) -> np.ndarray | tuple[np.floating, dict[str, np.ndarray]]:
         """Scores (N, T, V) when ``y`` is None; else ``(loss, grads)`` keyed like ``params``."""
         X = self._indices("X", X)
         if y is None:
@@ -196,5 +192,6 @@ class RNNLanguageModel:
     def _step(self, index: int, h: np.ndarray) -> np.ndarray:
         p = self.params
         x = p["W_embed"][index][None, :]
-        h, _ = self._rnn.step_forward(x, h, p["Wx"], p["Wh"], p["b"], **self._step_kwargs)
+        h, _ = self._rnn.step_forward(x, h, p["Wx"], p["Wh"], p["b"],
+                                      activation=self.activation)
         return h

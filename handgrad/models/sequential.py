@@ -118,7 +118,8 @@ class BatchNorm(Layer):
 
 
 class Sequential:
-    """Layers applied in order, then a loss (``"softmax"``, ``"huber"`` or ``"mse"``)."""
+    """Layers applied in order, then a loss (``"softmax"``, ``"huber"``, ``"mse"`` or
+    ``"clipped_error_mse"``)."""
 
     def __init__(self, layers: Sequence[Layer], loss: str = "softmax", reg: float = 0.0,
                  dtype: Any = np.float64, seed: int | None = None) -> None:
@@ -153,17 +154,14 @@ class Sequential:
 
     @buffers.setter
     def buffers(self, values: dict[str, np.ndarray]) -> None:
-        own = self.buffers
-        for name, value in values.items():
-            if name not in own:
-                raise KeyError(f"Sequential: unknown buffer {name!r}; known: {sorted(own)}")
-            np.copyto(own[name], np.asarray(value).astype(self.dtype, copy=False))
+        c.set_buffers("Sequential", self.buffers, values, self.dtype)
 
     def _own(self, i: int) -> dict[str, np.ndarray]:
         prefix = f"{i}."
         return {k[len(prefix):]: v for k, v in self.params.items() if k.startswith(prefix)}
 
-    def loss(self, X: np.ndarray, y: np.ndarray | None = None):
+    def loss(self, X: np.ndarray, y: np.ndarray | None = None
+             ) -> np.ndarray | tuple[np.floating, dict[str, np.ndarray]]:
         """Scores in test mode when ``y`` is None; else ``(loss, grads)`` (train mode)."""
         out = np.asarray(X)
         if out.dtype != self.dtype:

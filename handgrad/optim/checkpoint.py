@@ -87,7 +87,7 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     - ``buffers`` / ``best_buffers``: the model's buffers (``{}`` / None when it has none);
     - ``optim_configs``: ``{name: config}`` with each parameter's full optimizer config;
     - ``histories``: ``{name: float64 array}`` (``loss``, ``grad_norm``, ``lr``, ``train_acc``,
-      ``val_acc`` or ``train_mse``, ``val_mse``);
+      ``val_acc`` or ``train_mse``, ``val_mse``, ``eval_epoch``);
     - ``history``: the callbacks' history (``solver.history``);
     - ``epoch_perm``: the current epoch's shuffle, or None at an epoch boundary.
     """

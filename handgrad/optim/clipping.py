@@ -39,12 +39,16 @@ def _sum_of_squares(g: np.ndarray) -> float:
     return total
 
 
+def _check_float(op: str, name: str, g: object) -> None:
+    if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
+        got = g.dtype if isinstance(g, np.ndarray) else type(g).__name__
+        raise TypeError(f"{op}: gradient of {name!r} must be a float numpy array, got {got}")
+
+
 def _check_grads(op: str, grads: Mapping[str, np.ndarray]) -> None:
     """Every gradient must be a float array; a NaN or inf raises naming its parameter."""
     for name, g in grads.items():
-        if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
-            got = g.dtype if isinstance(g, np.ndarray) else type(g).__name__
-            raise TypeError(f"{op}: gradient of {name!r} must be a float numpy array, got {got}")
+        _check_float(op, name, g)
         if not np.isfinite(g).all():
             bad = "NaN" if np.isnan(g).any() else "inf"
             raise NonFiniteGradientError(
@@ -60,8 +64,7 @@ def global_norm(grads: Mapping[str, np.ndarray], op: str = "global_norm") -> flo
     """
     total = 0.0
     for name, g in grads.items():
-        if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
-            _check_grads(op, {name: g})
+        _check_float(op, name, g)
         sq = _sum_of_squares(g)
         if not math.isfinite(sq):
             _check_grads(op, {name: g})
@@ -103,7 +106,5 @@ def clip_grad_value(grads: MutableMapping[str, np.ndarray], clip_value: float) -
     op = "clip_grad_value"
     clip_value = _positive(op, "clip_value", clip_value)
     for name, g in grads.items():
-        if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
-            got = g.dtype if isinstance(g, np.ndarray) else type(g).__name__
-            raise TypeError(f"{op}: gradient of {name!r} must be a float numpy array, got {got}")
+        _check_float(op, name, g)
         np.clip(g, -clip_value, clip_value, out=g)
