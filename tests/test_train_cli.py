@@ -34,6 +34,13 @@ def test_train_fc_spiral_prints_table_and_writes_png(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0 and "resumed at epoch 2" in out and "curves written" not in out
 
+    # resuming on other data is refused with a message that says why, before any training
+    code = main(["train", "fc", "--data", "digits", "--resume", str(ckpt), "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert ("holds a net for 2 features and 3 classes, but --data digits has 64 features "
+            "and 10 classes") in captured.err
+
 
 def test_train_fc_progress_lines_when_not_quiet(tmp_path, capsys):
     code = main(["train", "fc", "--data", "spiral", "--epochs", "1", "--hidden", "8",

@@ -54,6 +54,13 @@ def _model(args: argparse.Namespace, data: dict[str, Any]) -> Any:
         if not isinstance(model, FullyConnectedNet):
             raise ValueError(f"{args.resume} holds a {type(model).__name__}, not a fully "
                              f"connected net")
+        features = data["X_train"].shape[1]
+        classes = int(data["y_train"].max()) + 1
+        if (model.input_dim, model.num_classes) != (features, classes):
+            raise ValueError(f"{args.resume} holds a net for {model.input_dim} features and "
+                             f"{model.num_classes} classes, but --data {args.data} has "
+                             f"{features} features and {classes} classes; resume with the "
+                             f"data it was trained on")
         return model
     defaults = FC_DEFAULTS[args.data]
     return FullyConnectedNet(
