@@ -35,6 +35,17 @@ def float_array(op: str, name: str, value: object, *, ndim: int | None = None,
     return value
 
 
+def float_dtype(op: str, value: object) -> np.dtype:
+    """float32 or float64 as an ``np.dtype`` from the type, the dtype or its name."""
+    try:
+        dt = np.dtype(value)  # type: ignore[call-overload]
+    except TypeError:
+        dt = None
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{op}: dtype must be float32 or float64, got {value!r}")
+    return dt
+
+
 def same_dtype(op: str, **arrays: np.ndarray) -> np.dtype:
     """Require every array to share one dtype (no silent float32/float64 mixing); return it."""
     items = list(arrays.items())

@@ -9,6 +9,7 @@ from importlib import resources
 
 import numpy as np
 
+from handgrad import _validation as check
 from handgrad.data.split import stratified_split
 
 #: Fractions of each class that go to train, validation and test.
@@ -35,9 +36,7 @@ def digits(split_seed: int | None = 0,
     The split depends only on ``split_seed``; the default (0) is the one every result in the
     project refers to. The arrays are created in ``dtype`` once, here.
     """
-    dtype = np.dtype(dtype)
-    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"digits: dtype must be float32 or float64, got {dtype}")
+    dtype = check.float_dtype("digits", dtype)
     pixels, labels = load_digits_raw()
     X = pixels.astype(dtype)
     X /= dtype.type(16)

@@ -20,17 +20,6 @@ LOSSES = {
 }
 
 
-def dtype_of(owner: str, dtype: Any) -> np.dtype:
-    """float32 or float64 as an ``np.dtype`` (accepts the type, the dtype or its name)."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise TypeError(f"{owner}: dtype must be float32 or float64, got {dtype!r}")
-    return dt
-
-
 def positive_int(owner: str, name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")

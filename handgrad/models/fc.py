@@ -69,7 +69,7 @@ class FullyConnectedNet:
                              else c.nonneg_float(owner, "weight_scale", weight_scale,
                                                  positive=True))
         self.init = check.choice(owner, "init", init, INITS)
-        self.dtype = c.dtype_of(owner, dtype)
+        self.dtype = check.float_dtype(owner, dtype)
         self.seed = c.seed_value(owner, seed)
         self.num_layers = len(self.hidden_dims) + 1
 

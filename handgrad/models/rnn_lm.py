@@ -66,7 +66,7 @@ class RNNLanguageModel:
         self.wordvec_dim = c.positive_int(owner, "wordvec_dim", wordvec_dim)
         self.hidden_dim = c.positive_int(owner, "hidden_dim", hidden_dim)
         self.activation = check.choice(owner, "activation", activation, RNN_ACTIVATIONS)
-        self.dtype = c.dtype_of(owner, dtype)
+        self.dtype = check.float_dtype(owner, dtype)
         self.seed = c.seed_value(owner, seed)
         self.char_to_idx = ({ch: i for i, ch in enumerate(self.vocab)}
                             if self.vocab is not None else None)

@@ -131,7 +131,7 @@ class Sequential:
         self.loss_name = check.choice(owner, "loss", loss, tuple(c.LOSSES))
         self.task = c.LOSSES[self.loss_name][1]
         self.reg = c.nonneg_float(owner, "reg", reg)
-        self.dtype = c.dtype_of(owner, dtype)
+        self.dtype = check.float_dtype(owner, dtype)
         self._loss = c.loss_module(self.loss_name)
         rng = np.random.default_rng(c.seed_value(owner, seed))
         self.params: dict[str, np.ndarray] = {}
