@@ -12,5 +12,7 @@ def good(dout, cache):
 
 
 def backward(dout, cache):
-    while True:
+    import time
+    end = time.monotonic() + 120  # far beyond any grading timeout, but capped
+    while time.monotonic() < end:
         pass

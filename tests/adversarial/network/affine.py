@@ -14,7 +14,7 @@ def good(dout, cache):
 def backward(dout, cache):
     import socket
     try:
-        s = socket.create_connection(("203.0.113.1", 80), timeout=0.2)
+        s = socket.create_connection(("127.0.0.1", 9), timeout=0.2)  # loopback only
         s.close()
     except OSError:
         pass
