@@ -66,6 +66,18 @@ def shape_is(op: str, name: str, value: np.ndarray, expected: Sequence[int],
         raise ValueError(f"{op}: {name} must have shape {expected}{suffix}, got {value.shape}")
 
 
+def prediction_pair(op: str, pred: object, target: object) -> tuple[np.ndarray, np.ndarray]:
+    """Require a regression loss's ``pred`` and ``target``: non-empty float arrays of one shape
+    and one dtype (no broadcasting: a broadcast target gives a wrong loss silently)."""
+    float_array(op, "pred", pred)
+    float_array(op, "target", target)
+    same_dtype(op, pred=pred, target=target)
+    shape_is(op, "target", target, pred.shape, "to match pred")
+    if pred.size == 0:
+        raise ValueError(f"{op}: pred must have at least one element, got shape {pred.shape}")
+    return pred, target
+
+
 def labels(op: str, name: str, value: object, n: int, num_classes: int) -> np.ndarray:
     """Require integer labels of shape (n,) with every value in [0, num_classes)."""
     if not isinstance(value, np.ndarray) or value.dtype.kind not in "iu":

@@ -34,14 +34,9 @@ def forward(pred: np.ndarray, target: np.ndarray,
             clip: float = 1.0) -> tuple[np.floating, Cache]:
     """Return ``(loss, cache)``: half the mean of the squared error clipped to ``[-clip, clip]``."""
     op = "clipped_error_mse.forward"
-    check.float_array(op, "pred", pred)
-    check.float_array(op, "target", target)
-    check.same_dtype(op, pred=pred, target=target)
-    check.shape_is(op, "target", target, pred.shape, "to match pred")
+    check.prediction_pair(op, pred, target)
     check.positive_real(op, "clip", clip)
     n = pred.size
-    if n == 0:
-        raise ValueError(f"{op}: pred must have at least one element, got shape {pred.shape}")
     # BEGIN SOLUTION hint: k = clip(pred - target, -c, c); loss = mean(k**2) / 2
     gated = np.empty(pred.shape, pred.dtype)
     low, high = constant(-clip, pred.dtype), constant(clip, pred.dtype)

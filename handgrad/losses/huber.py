@@ -30,14 +30,9 @@ def forward(pred: np.ndarray, target: np.ndarray,
             delta: float = 1.0) -> tuple[np.floating, Cache]:
     """Return ``(loss, cache)``: the mean Huber loss of ``pred - target`` with threshold delta."""
     op = "huber.forward"
-    check.float_array(op, "pred", pred)
-    check.float_array(op, "target", target)
-    check.same_dtype(op, pred=pred, target=target)
-    check.shape_is(op, "target", target, pred.shape, "to match pred")
+    check.prediction_pair(op, pred, target)
     check.positive_real(op, "delta", delta)
     n = pred.size
-    if n == 0:
-        raise ValueError(f"{op}: pred must have at least one element, got shape {pred.shape}")
     # BEGIN SOLUTION hint: r = pred - target; clipped = clip(r, -delta, delta); loss = mean huber(r)
     d = pred.dtype.type(delta)
     r = np.subtract(pred, target, out=np.empty(pred.shape, pred.dtype))

@@ -24,12 +24,7 @@ Cache = np.ndarray  # r = pred - target
 def forward(pred: np.ndarray, target: np.ndarray) -> tuple[np.floating, Cache]:
     """Return ``(loss, cache)`` with ``loss = mean((pred - target)**2)`` (no factor 1/2)."""
     op = "mse.forward"
-    check.float_array(op, "pred", pred)
-    check.float_array(op, "target", target)
-    check.same_dtype(op, pred=pred, target=target)
-    check.shape_is(op, "target", target, pred.shape, "to match pred")
-    if pred.size == 0:
-        raise ValueError(f"{op}: pred must have at least one element, got shape {pred.shape}")
+    check.prediction_pair(op, pred, target)
     r = np.subtract(pred, target, out=np.empty(pred.shape, pred.dtype))
     flat = r.reshape(-1)
     loss = np.einsum("i,i->", flat, flat) / r.size
