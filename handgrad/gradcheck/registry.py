@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from handgrad.gradcheck import rnn_kinks
+from handgrad.gradcheck.outputs import packed
 from handgrad.gradcheck.sampling import (
     balanced_signs,
     class_labels,
@@ -60,14 +61,20 @@ class OpSpec:
     batch_coupled: bool = False   # True when examples interact (batchnorm, mean-reduced losses)
     description: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # Names of forward's outputs. With two or more, forward returns (*outputs, cache) and
+    # backward takes (*douts, cache); the checker sees them side by side (gradcheck.outputs).
+    outputs: tuple[str, ...] = ("out",)
 
     def load(self) -> ModuleType:
         return importlib.import_module(self.module)
 
     def functions(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
-        """Return ``(forward, backward)`` callables."""
+        """Return ``(forward, backward)`` callables with the one-output contract."""
         module = self.load()
-        return getattr(module, self.forward), getattr(module, self.backward)
+        forward, backward = getattr(module, self.forward), getattr(module, self.backward)
+        if len(self.outputs) > 1:
+            return packed(forward, backward, len(self.outputs))
+        return forward, backward
 
     def inputs(self, seed: int = 0, dims: Mapping[str, int] | None = None,
                dtype: np.dtype | type = np.float64) -> tuple[tuple[Any, ...], dict[str, Any]]:
