@@ -121,6 +121,58 @@ register(OpSpec(
     dims={"N": 3, "d1": 4, "d2": 2, "M": 5}, arg_names=("x", "w", "b"),
     description="x (N, d1, d2) flattened to (N, d1*d2) @ w + b", tags=("layer",)))
 
+# --- handgrad.layers.attention (and its twin handgrad.fast.attention) --------------------
+
+def _attention_inputs(causal: bool = False, masked: bool = False) -> InputMaker:
+    """x (N, T, D) with D = heads * d, four (D, D) projections at 1/sqrt(D) scale (scores of
+    order 1: the softmax neither saturated nor uniform) and distinct biases. ``masked`` adds a
+    (T, T) mask whose second row allows nothing (its output is bo, its gradient 0) and whose
+    other rows allow a random subset that always includes the diagonal."""
+    def make(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+        n, t, heads = dims["N"], dims["T"], dims["heads"]
+        d_model = heads * dims["d"]
+        x = normal(rng, (n, t, d_model), dtype)
+        weights = [normal(rng, (d_model, d_model), dtype, scale=1.5 / np.sqrt(d_model))
+                   for _ in range(4)]
+        biases = [normal(rng, (d_model,), dtype, scale=0.5) for _ in range(4)]
+        kwargs: dict[str, Any] = {"num_heads": heads}
+        if causal:
+            kwargs["causal"] = True
+        if masked:
+            mask = (rng.random((t, t)) < 0.6) | np.eye(t, dtype=bool)
+            if t > 1:
+                mask[1] = False
+            kwargs["mask"] = mask
+        return (x, *weights, *biases), kwargs
+    return make
+
+
+_ATTENTION_ARGS = ("x", "Wq", "Wk", "Wv", "Wo", "bq", "bk", "bv", "bo")
+_ATTENTION_DIMS = {"N": 3, "T": 4, "heads": 2, "d": 5}
+for _module, _suffix in (("handgrad.layers.attention", ""), ("handgrad.fast.attention", "_fast")):
+    register(OpSpec(
+        name=f"attention{_suffix}", module=_module, make_inputs=_attention_inputs(),
+        dims=_ATTENTION_DIMS, arg_names=_ATTENTION_ARGS,
+        description="multi-head scaled dot-product self-attention, x (N, T, heads * d)"
+                    + (", tuned twin" if _suffix else ""), tags=("layer", "sequence")))
+    register(OpSpec(
+        name=f"attention_causal{_suffix}", module=_module,
+        make_inputs=_attention_inputs(causal=True), dims=_ATTENTION_DIMS,
+        arg_names=_ATTENTION_ARGS,
+        description="self-attention with causal=True (position i sees j <= i)"
+                    + (", tuned twin" if _suffix else ""), tags=("layer", "sequence")))
+    register(OpSpec(
+        name=f"attention_mask{_suffix}", module=_module,
+        make_inputs=_attention_inputs(causal=True, masked=True), dims=_ATTENTION_DIMS,
+        arg_names=_ATTENTION_ARGS,
+        description="self-attention with a (T, T) mask and causal=True; one row fully masked"
+                    + (", tuned twin" if _suffix else ""), tags=("layer", "sequence")))
+register(OpSpec(
+    name="attention_t1", module="handgrad.layers.attention", make_inputs=_attention_inputs(),
+    dims={"N": 3, "T": 1, "heads": 2, "d": 4}, arg_names=_ATTENTION_ARGS,
+    description="self-attention over one position (T = 1: the softmax is 1)",
+    tags=("layer", "sequence")))
+
 
 # --- handgrad.layers.batchnorm ------------------------------------------------------------
 
@@ -162,6 +214,52 @@ register(OpSpec(
     name="embedding", module="handgrad.layers.embedding", make_inputs=_embedding_inputs,
     dims={"N": 3, "T": 4, "V": 7, "D": 5}, arg_names=("idx", "W"),
     description="row lookup W[idx]; repeated indices accumulate", tags=("layer",)))
+
+# --- handgrad.layers.lstm (and its twin handgrad.fast.lstm) ------------------------------
+
+def _lstm_weights(rng: np.random.Generator, d: int, hdim: int, dtype: np.dtype
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Wx (D, 4H), Wh (H, 4H), b (4H,) scaled so that the gates are neither saturated nor
+    all near 1/2 (pre-activations of order 1)."""
+    wx = normal(rng, (d, 4 * hdim), dtype, scale=1.0 / np.sqrt(d))
+    wh = normal(rng, (hdim, 4 * hdim), dtype, scale=1.0 / np.sqrt(hdim))
+    b = normal(rng, (4 * hdim,), dtype, scale=0.5)
+    return wx, wh, b
+
+
+def _lstm_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+    n, t, d, hdim = dims["N"], dims["T"], dims["D"], dims["H"]
+    x = normal(rng, (n, t, d), dtype)
+    h0 = np.tanh(rng.normal(0.0, 1.5, (n, hdim))).astype(dtype)
+    return (x, h0, *_lstm_weights(rng, d, hdim, dtype)), {}
+
+
+def _lstm_step_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+    n, d, hdim = dims["N"], dims["D"], dims["H"]
+    x = normal(rng, (n, d), dtype)
+    prev_h = np.tanh(rng.normal(0.0, 1.5, (n, hdim))).astype(dtype)
+    prev_c = normal(rng, (n, hdim), dtype, scale=1.5)     # a memory may exceed 1
+    return (x, prev_h, prev_c, *_lstm_weights(rng, d, hdim, dtype)), {}
+
+
+_LSTM_ARGS = ("x", "h0", "Wx", "Wh", "b")
+for _module, _suffix in (("handgrad.layers.lstm", ""), ("handgrad.fast.lstm", "_fast")):
+    register(OpSpec(
+        name=f"lstm{_suffix}", module=_module, make_inputs=_lstm_inputs,
+        dims={"N": 3, "T": 4, "D": 5, "H": 6}, arg_names=_LSTM_ARGS,
+        description="LSTM over (N, T, D), gates i, f, o, g, backpropagation through time"
+                    + (", tuned twin" if _suffix else ""), tags=("layer", "sequence")))
+    register(OpSpec(
+        name=f"lstm_t1{_suffix}", module=_module, make_inputs=_lstm_inputs,
+        dims={"N": 3, "T": 1, "D": 4, "H": 2}, arg_names=_LSTM_ARGS,
+        description="LSTM over a single time step (T = 1)"
+                    + (", tuned twin" if _suffix else ""), tags=("layer", "sequence")))
+register(OpSpec(
+    name="lstm_step", module="handgrad.layers.lstm", make_inputs=_lstm_step_inputs,
+    dims={"N": 3, "D": 5, "H": 4}, arg_names=("x", "prev_h", "prev_c", "Wx", "Wh", "b"),
+    forward="step_forward", backward="step_backward", outputs=("next_h", "next_c"),
+    description="one LSTM step: (next_h, next_c) from (x, prev_h, prev_c)",
+    tags=("layer", "sequence")))
 
 
 # --- handgrad.layers.relu -----------------------------------------------------------------
