@@ -125,11 +125,131 @@ def _torch_loss(fn_name: str, pred: np.ndarray, target: np.ndarray, **kw: Any):
     return setup
 
 
+# --- lstm and attention --------------------------------------------------------------------------
+
+LSTM_BAR = 1.3
+ATTENTION_BAR = 1.5
+
+
+def _gate_order_to_torch(a: np.ndarray) -> np.ndarray:
+    """handgrad stacks the LSTM gates i, f, o, g; torch i, f, g, o: swap the last two blocks
+    (the same swap maps back)."""
+    i, f, third, fourth = np.split(a, 4, axis=-1)
+    return np.concatenate([i, f, fourth, third], axis=-1)
+
+
+def lstm_case(op: str, module: str, dtype: np.dtype, rng: np.random.Generator) -> Case:
+    n, t_len, d, h = 64, 50, 128, 256
+
+    def randn(*shape: int, scale: float = 1.0) -> np.ndarray:
+        return (rng.standard_normal(shape) * scale).astype(dtype)
+
+    x, h0 = randn(n, t_len, d), randn(n, h, scale=0.1)
+    wx, wh, b = randn(d, 4 * h, scale=1 / np.sqrt(d)), randn(h, 4 * h, scale=1 / np.sqrt(h)), \
+        randn(4 * h, scale=0.1)
+    dout = randn(n, t_len, h)
+
+    def setup(torch):
+        tdtype = torch.float64 if dtype == np.float64 else torch.float32
+        lstm = torch.nn.LSTM(d, h, batch_first=True, dtype=tdtype)
+        with torch.no_grad():   # torch: x @ W_ih.T + b_ih + h @ W_hh.T + b_hh, gates i, f, g, o
+            lstm.weight_ih_l0.copy_(torch.from_numpy(_gate_order_to_torch(wx).T.copy()))
+            lstm.weight_hh_l0.copy_(torch.from_numpy(_gate_order_to_torch(wh).T.copy()))
+            lstm.bias_ih_l0.copy_(torch.from_numpy(_gate_order_to_torch(b)))
+            lstm.bias_hh_l0.zero_()
+        xt, h0t, dt = _leaf(torch, x), _leaf(torch, h0[None]), _const(torch, dout)
+        c0t = torch.zeros_like(h0t)
+        params = (lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0, lstm.bias_hh_l0)
+
+        def run():
+            out, _ = lstm(xt, (h0t, c0t))
+            return out, torch.autograd.grad(out, (xt, h0t, *params), dt)
+
+        def convert(res):
+            out, (dx, dh0, dwih, dwhh, dbih, _dbhh) = res
+            back = _gate_order_to_torch
+            return [_np(out), _np(dx), _np(dh0)[0], back(_np(dwih).T), back(_np(dwhh).T),
+                    back(_np(dbih))]
+
+        return run, convert
+
+    return Case(op, module, "N64 T50 D128 H256", LSTM_BAR, (x, h0, wx, wh, b), {}, dout,
+                ("h", "dx", "dh0", "dWx", "dWh", "db"), torch_setup=setup)
+
+
+def attention_case(op: str, module: str, dtype: np.dtype, rng: np.random.Generator,
+                   causal: bool) -> Case:
+    n, t_len, d_model, heads = 32, 128, 256, 8
+
+    def randn(*shape: int, scale: float = 1.0) -> np.ndarray:
+        return (rng.standard_normal(shape) * scale).astype(dtype)
+
+    x = randn(n, t_len, d_model)
+    weights = [randn(d_model, d_model, scale=1 / np.sqrt(d_model)) for _ in range(4)]
+    biases = [randn(d_model, scale=0.1) for _ in range(4)]
+    dout = randn(n, t_len, d_model)
+
+    def setup(torch):
+        # What a PyTorch user writes: the projections as x @ W + b, the heads with view and
+        # transpose, and F.scaled_dot_product_attention (a fused kernel on the CPU).
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+        xt, dt = _leaf(torch, x), _const(torch, dout)
+        wq, wk, wv, wo = (_leaf(torch, w) for w in weights)
+        bq, bk, bv, bo = (_leaf(torch, bb) for bb in biases)
+        leaves = (xt, wq, wk, wv, wo, bq, bk, bv, bo)
+
+        def split(a):
+            return a.view(n, t_len, heads, d_model // heads).transpose(1, 2)
+
+        def run():
+            y = sdpa(split(xt @ wq + bq), split(xt @ wk + bk), split(xt @ wv + bv),
+                     is_causal=causal)
+            out = y.transpose(1, 2).reshape(n, t_len, d_model) @ wo + bo
+            return out, torch.autograd.grad(out, leaves, dt)
+
+        def convert(res):
+            out, grads = res
+            grads = [_np(g) for g in grads]
+            # The key bias shifts every score of a row alike, which the softmax ignores: its
+            # gradient is exactly 0 (handgrad returns 0), torch's is the rounding noise of
+            # that 0. Accept it as 0 only when it is noise next to the query bias's gradient.
+            noise, dbq_scale = np.max(np.abs(grads[6])), np.max(np.abs(grads[5]))
+            if noise > TOLERANCE[np.dtype(dtype).name] * dbq_scale:
+                raise AssertionError(f"torch's dbk ({noise:.1e}) is not rounding noise")
+            grads[6] = np.zeros_like(grads[6])
+            return [_np(out)] + grads
+
+        return run, convert
+
+    shape = f"N32 T128 D256 h8{' causal' if causal else ''}"
+    return Case(op, module, shape, ATTENTION_BAR, (x, *weights, *biases),
+                {"num_heads": heads, "causal": causal}, dout,
+                ("out", "dx", "dWq", "dWk", "dWv", "dWo", "dbq", "dbk", "dbv", "dbo"),
+                torch_setup=setup)
+
+
+# op name -> (module, case builder); the readable rows show why the tuned twins exist.
+SEQUENCE_CASES = {
+    "lstm": ("handgrad.fast.lstm", lstm_case),
+    "lstm_readable": ("handgrad.layers.lstm", lstm_case),
+    "attention": ("handgrad.fast.attention",
+                  lambda op, mod, dt, rng: attention_case(op, mod, dt, rng, causal=False)),
+    "attention_causal": ("handgrad.fast.attention",
+                         lambda op, mod, dt, rng: attention_case(op, mod, dt, rng, causal=True)),
+    "attention_readable": ("handgrad.layers.attention",
+                           lambda op, mod, dt, rng: attention_case(op, mod, dt, rng,
+                                                                   causal=False)),
+}
+
+
 # --- the cases -----------------------------------------------------------------------------------
 
 
 def make_case(op: str, dtype: np.dtype, seed: int) -> Case:
     rng = np.random.default_rng(seed)
+    if op in SEQUENCE_CASES:
+        module, build = SEQUENCE_CASES[op]
+        return build(op, module, dtype, rng)
 
     def randn(*shape: int, scale: float = 1.0, shift: float = 0.0) -> np.ndarray:
         return (rng.standard_normal(shape) * scale + shift).astype(dtype)
@@ -258,7 +378,8 @@ def make_case(op: str, dtype: np.dtype, seed: int) -> Case:
     raise ValueError(f"unknown op {op!r}")
 
 
-OPS = ("affine", "relu", "sigmoid", "tanh", "batchnorm", "softmax_ce", "huber", "mse", "rnn")
+OPS = ("affine", "relu", "sigmoid", "tanh", "batchnorm", "softmax_ce", "huber", "mse", "rnn",
+       *SEQUENCE_CASES)
 
 
 # --- verification --------------------------------------------------------------------------------

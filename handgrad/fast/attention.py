@@ -13,9 +13,9 @@ same thing with fewer, larger matrix products and fewer passes over the (N, h, T
 - the scores are computed, masked, exponentiated and normalized in place, a block of
   sequences at a time so that each block's (h, T, T) scores stay in the CPU cache between
   those passes; the weighted sums are written straight into the merged (N, T, D) layout;
-- the softmax backward uses ``sum_j p_ij dp_ij = dy_i . y_i`` (the row sum of ``p * dp``
-  equals the dot product of a position's output gradient with its output, both (N, h, T, d)),
-  a T / d times smaller reduction than the one over the scores.
+- the softmax backward takes the row sums of ``p * dp`` with one ``einsum`` pass (no
+  temporary) and then forms ``ds = p * (dp - row sum)`` in place, block by block like the
+  forward.
 
 Caches are this module's own: pass a cache only to the ``backward`` of the module that made it.
 """
@@ -125,9 +125,6 @@ def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, ...]:
     dbo = ones @ dout2d
     dWo = Y.T @ dout2d
     dY = dout2d @ Wo.T
-    # sum_j p_ij dp_ij = dy_i . y_i, per head: (N, h, T, 1)
-    dy_dot_y = np.einsum("nthd,nthd->nht", dY.reshape(n, t_steps, num_heads, -1),
-                         Y.reshape(n, t_steps, num_heads, -1))[..., None]
     dy = _heads(dY, n, t_steps, num_heads)
     q = _heads(qkv[:, :d_model], n, t_steps, num_heads)
     k = _heads(qkv[:, d_model:2 * d_model], n, t_steps, num_heads)
@@ -145,7 +142,7 @@ def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, ...]:
         ds = ds_buffer[: hi - lo]
         np.matmul(p_b.transpose(0, 1, 3, 2), dy[lo:hi], out=dv[lo:hi])
         np.matmul(dy[lo:hi], v_t[lo:hi], out=ds)        # dp
-        ds -= dy_dot_y[lo:hi]
+        ds -= np.einsum("nhij,nhij->nhi", p_b, ds)[..., None]
         ds *= p_b                                       # ds = p * (dp - sum_j p * dp)
         np.matmul(ds, k[lo:hi], out=dq[lo:hi])          # gradient of the scaled queries
         np.matmul(ds.transpose(0, 1, 3, 2), q[lo:hi], out=dk[lo:hi])

@@ -83,8 +83,10 @@ def forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np
     return np.ascontiguousarray(h.transpose(1, 0, 2)), Cache(x2d, h0, Wx, Wh, gates, c, tanh_c, h)
 
 
-def backward(dh: np.ndarray, cache: Cache) -> tuple[np.ndarray, ...]:
-    """:func:`handgrad.layers.lstm.backward`, tuned: ``(dx, dh0, dWx, dWh, db)``."""
+def backward(dh: np.ndarray, cache: Cache, *, return_hidden_grads: bool = False
+             ) -> tuple[np.ndarray, ...]:
+    """:func:`handgrad.layers.lstm.backward`, tuned: ``(dx, dh0, dWx, dWh, db)``, and the
+    (N, T, H) gradients reaching every hidden state with ``return_hidden_grads=True``."""
     op = "lstm.backward"
     x2d, h0, Wx, Wh, gates, c, tanh_c, h = cache
     t_steps, n, n_h = h.shape
@@ -96,8 +98,10 @@ def backward(dh: np.ndarray, cache: Cache) -> tuple[np.ndarray, ...]:
     da = np.empty_like(gates)
     dnext_h = np.zeros((n, n_h), dtype=dtype)
     dnext_c = np.zeros((n, n_h), dtype=dtype)
-    dh_t, dc = np.empty((2, n, n_h), dtype=dtype)
+    hidden_grads = np.empty_like(h) if return_hidden_grads else None     # (T, N, H)
+    dc = np.empty((n, n_h), dtype=dtype)
     dsig = np.empty((n, s), dtype=dtype)
+    dh_t_buffer = np.empty((n, n_h), dtype=dtype)   # dL/dh_t when it is not kept
     wh_t = Wh.T
     for t in range(t_steps - 1, -1, -1):
         gates_t, tc, da_t = gates[t], tanh_c[t], da[t]
@@ -105,6 +109,7 @@ def backward(dh: np.ndarray, cache: Cache) -> tuple[np.ndarray, ...]:
             gates_t[:, s:]
         da_i, da_f, da_o, da_g = da_t[:, :n_h], da_t[:, n_h:2 * n_h], da_t[:, 2 * n_h:s], \
             da_t[:, s:]
+        dh_t = hidden_grads[t] if hidden_grads is not None else dh_t_buffer
         np.add(dh[:, t], dnext_h, out=dh_t)
         np.multiply(tc, tc, out=dc)                     # dc = dnext_c + dh_t o (1 - tanh_c^2)
         np.subtract(1.0, dc, out=dc)
@@ -137,4 +142,6 @@ def backward(dh: np.ndarray, cache: Cache) -> tuple[np.ndarray, ...]:
     h2d = h.reshape(t_steps * n, n_h)
     dWh = h2d[:-n].T @ da2d[n:]
     dWh += h0.T @ da[0]
+    if hidden_grads is not None:
+        return dx, dnext_h, dWx, dWh, db, np.ascontiguousarray(hidden_grads.transpose(1, 0, 2))
     return dx, dnext_h, dWx, dWh, db

@@ -86,7 +86,8 @@ class Cache(NamedTuple):
 def _sigmoid(a: np.ndarray) -> np.ndarray:
     """``1 / (1 + exp(-a))`` computed as ``e / (1 + e)``, ``e = exp(min(a, cap))``: no overflow
     for any a (very negative a gives e = 0, hence 0; very positive a gives 1)."""
-    e = np.exp(np.minimum(a, SIGMOID_CAP[a.dtype]))
+    with np.errstate(under="ignore"):           # exp(-1000) = 0 is the right answer
+        e = np.exp(np.minimum(a, SIGMOID_CAP[a.dtype]))
     return e / (1.0 + e)
 
 
@@ -183,10 +184,14 @@ def forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np
     return h, Cache(x2d, h0, Wx, Wh, gates, c, tanh_c, h)
 
 
-def backward(dh: np.ndarray, cache: Cache) -> tuple[np.ndarray, ...]:
+def backward(dh: np.ndarray, cache: Cache, *, return_hidden_grads: bool = False
+             ) -> tuple[np.ndarray, ...]:
     """Backpropagation through time; returns ``(dx, dh0, dWx, dWh, db)``.
 
     ``dh`` (N, T, H) is the upstream gradient of every hidden state the forward returned.
+    With ``return_hidden_grads=True`` a sixth element is returned, as for the RNN: an
+    (N, T, H) array whose [:, t] is the total gradient dL/dh_t reaching h_t (``dh[:, t]``
+    plus what flows back from step t + 1); its per-step norms show how far gradients travel.
     """
     op = "lstm.backward"
     x2d, h0, Wx, Wh, gates, c, tanh_c, h = cache
@@ -194,6 +199,8 @@ def backward(dh: np.ndarray, cache: Cache) -> tuple[np.ndarray, ...]:
     check.shape_is(op, "dh", dh, h.shape, "to match the forward output h")
     check.same_dtype(op, h=h, dh=dh)
     n, t_steps, n_h = h.shape
+    # When requested, hidden_grads[:, t] must receive dL/dh_t (see the docstring).
+    hidden_grads = np.zeros_like(h) if return_hidden_grads else None
     # BEGIN SOLUTION hint: loop t from T-1 down carrying dh and dc; the weights after the loop
     da = np.empty_like(gates)                           # (N, T, 4H): dL/da_t of every step
     dnext_h = np.zeros_like(h0)                         # gradient from step t + 1 into h_t
@@ -202,6 +209,8 @@ def backward(dh: np.ndarray, cache: Cache) -> tuple[np.ndarray, ...]:
         i, f, o, g = np.split(gates[:, t], 4, axis=1)
         prev_c = c[:, t - 1] if t > 0 else np.zeros_like(h0)
         dh_t = dh[:, t] + dnext_h
+        if hidden_grads is not None:
+            hidden_grads[:, t] = dh_t
         dc = dnext_c + dh_t * o * (1 - tanh_c[:, t] ** 2)
         da[:, t, 0 * n_h:1 * n_h] = dc * g * i * (1 - i)
         da[:, t, 1 * n_h:2 * n_h] = dc * prev_c * f * (1 - f)
@@ -218,4 +227,6 @@ def backward(dh: np.ndarray, cache: Cache) -> tuple[np.ndarray, ...]:
     prev_h = np.concatenate([h0[:, None], h[:, :-1]], axis=1).reshape(n * t_steps, n_h)
     dWh = prev_h.T @ da2d
     # END SOLUTION
+    if hidden_grads is not None:
+        return dx, dh0, dWx, dWh, db, hidden_grads
     return dx, dh0, dWx, dWh, db
