@@ -1,4 +1,4 @@
-"""Time forward+backward of every seed op against PyTorch CPU eager and a textbook NumPy version.
+"""Time forward+backward of every op against PyTorch CPU eager and a textbook NumPy version.
 
     python benchmarks/bench_ops.py                    # every op, float32 and float64
     python benchmarks/bench_ops.py --ops affine rnn --dtype float32 --quick
@@ -8,7 +8,8 @@ Every row is verified before it is timed: handgrad's output and every gradient m
 PyTorch autograd (float64 to 1e-9, float32 to 1e-4, relative to the largest reference entry);
 a row that does not match is reported as a mismatch and not timed. The columns are median
 milliseconds of one forward plus one backward, the ratio handgrad/torch against the speed bar
-(1.2x for the matrix-bound affine and rnn, 2.5x for the rest) and the ratio handgrad/textbook.
+(1.2x for the matrix-bound affine and rnn, 1.3x for lstm, 1.5x for attention, 2.5x for the
+rest) and the ratio handgrad/textbook.
 See benchmarks/README.md for the method.
 """
 
@@ -587,7 +588,8 @@ def main(argv: list[str] | None = None) -> int:
         if "textbook_status" in r:
             print(f"note: {r['op']} {r['dtype']} textbook {r['textbook_status']}")
     if torch is not None:
-        print(f"bars: affine and rnn <= {MATRIX_BAR}x torch, the rest <= {MEMORY_BAR}x; "
+        print(f"bars: affine and rnn <= {MATRIX_BAR}x torch, lstm <= {LSTM_BAR}x, attention <= "
+              f"{ATTENTION_BAR}x, the rest <= {MEMORY_BAR}x; "
               f"{len(misses)} MISS, {len(bad)} row(s) not timed")
         for r in misses:
             print(f"  MISS {r['op']} {r['dtype']}: {r['ratio_torch']:.2f}x torch "

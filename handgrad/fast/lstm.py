@@ -1,22 +1,25 @@
 """Tuned twin of :mod:`handgrad.layers.lstm`: the same functions, results and errors, faster.
 
 Read :mod:`handgrad.layers.lstm` for the math. A sequence spends its time in the two small
-matrix products of every step (``h_{t-1} @ Wh`` forward, ``da_t @ Wh.T`` backward) and in
-about twenty elementwise passes over (N, H)-sized arrays per step; this module keeps the
-products and cuts the passes:
+matrix products of every step (``h_{t-1} @ Wh`` forward, ``da_t @ Wh.T`` backward), the
+large products before and after the time loop, and about twenty elementwise passes over
+(N, H)-sized arrays per step; this module keeps the products and makes the passes cheap:
 
-- every elementwise result is written in place into a preallocated buffer (the gates, the cell
-  states and the gate gradients of all steps live in three (N, T, .) arrays), so no step
-  allocates a temporary;
+- the arrays of all steps are time-major, (T, N, .), so that every step works on contiguous
+  blocks, and every elementwise result is written in place into a preallocated buffer;
 - the three sigmoids come from the same ``np.tanh`` call as g, through
-  ``sigmoid(a) = (1 + tanh(a / 2)) / 2``: the columns of Wx, Wh and b that feed i, f and o are
-  halved once per call (exact in binary floating point), one tanh covers all 4H columns, and
-  two passes turn the first 3H into sigmoids. This never overflows; for a very negative
-  pre-activation the gate is exact to an absolute 1e-16 (it rounds to 0 below about -37 in
-  float64) instead of to a relative one, which no gradient can tell apart;
-- ``dWh`` is one product of the hidden states with the gate gradients shifted by one step,
-  corrected where one sequence ends and the next begins, so the (N, T, H) array of previous
-  states is never built; ``db`` is a matrix-vector product.
+  ``sigmoid(a) = (1 + tanh(a / 2)) / 2``: the columns of Wx, Wh and b that feed i, f and o
+  are halved once per call (exact in binary floating point), one tanh covers all 4H columns,
+  and two whole-row passes turn the first 3H into sigmoids. This never overflows; for a very
+  negative pre-activation the gate is exact to an absolute 1e-16 (it rounds to 0 below about
+  -37 in float64) instead of a relative one, which no gradient can tell apart;
+- backward takes the slopes of all four nonlinearities from the gate outputs in three
+  whole-row passes (``y (1 - y)`` for the sigmoids, ``1 - y^2`` for g), multiplies the
+  gradients of the four gate outputs by them in one, and multiplies by a contiguous copy of
+  ``Wh.T``, which BLAS runs faster than the transposed view;
+- ``dWh`` is one product of the hidden states with the gate gradients shifted by one step
+  (time-major, the previous step's states are exactly N rows earlier), plus the h0 term;
+  ``db`` is a matrix-vector product.
 
 ``step_forward`` and ``step_backward`` are the readable ones: one step has nothing to reuse.
 Caches are this module's own: pass a cache only to the ``backward`` of the module that made it.
@@ -51,27 +54,29 @@ def forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np
     op = "lstm.forward"
     n, t_steps, d, n_h = check.sequence_start(op, x, "h0", h0)
     check.gate_weights(op, x, "h0", h0, Wx, Wh, b, gates=4)
+    dtype = x.dtype
     s = 3 * n_h                                         # columns 0 .. 3H are the sigmoid gates
-    half = np.ones(4 * n_h, dtype=x.dtype)
+    half = np.ones(4 * n_h, dtype=dtype)
     half[:s] = 0.5
+    shift = 1.0 - half                                  # 1/2 for i, f, o; 0 for g
     x2d = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(t_steps * n, d)
     gates = x2d @ (Wx * half)                           # a / 2 for i, f, o; a for g
     gates += b * half
     gates = gates.reshape(t_steps, n, 4 * n_h)
     wh_half = Wh * half
-    c = np.empty((t_steps, n, n_h), dtype=x.dtype)
+    c = np.empty((t_steps, n, n_h), dtype=dtype)
     tanh_c = np.empty_like(c)
     h = np.empty_like(c)
-    rec = np.empty((n, 4 * n_h), dtype=x.dtype)
-    fc = np.empty((n, n_h), dtype=x.dtype)
+    rec = np.empty((n, 4 * n_h), dtype=dtype)
+    fc = np.empty((n, n_h), dtype=dtype)
     prev_h = h0
     for t in range(t_steps):
         a = gates[t]
         np.matmul(prev_h, wh_half, out=rec)
         a += rec
         np.tanh(a, out=a)
-        a[:, :s] *= 0.5                                 # sigmoid = (1 + tanh(a / 2)) / 2
-        a[:, :s] += 0.5
+        a *= half                                       # sigmoid = tanh(a / 2) / 2 + 1/2,
+        a += shift                                      # g = tanh(a): whole rows at once
         i, f, o, g = a[:, :n_h], a[:, n_h:2 * n_h], a[:, 2 * n_h:s], a[:, s:]
         np.multiply(i, g, out=c[t])
         if t > 0:                                       # c_{-1} = 0
@@ -99,10 +104,16 @@ def backward(dh: np.ndarray, cache: Cache, *, return_hidden_grads: bool = False
     dnext_h = np.zeros((n, n_h), dtype=dtype)
     dnext_c = np.zeros((n, n_h), dtype=dtype)
     hidden_grads = np.empty_like(h) if return_hidden_grads else None     # (T, N, H)
+    dh_t_buffer = np.empty((n, n_h), dtype=dtype)       # dL/dh_t when it is not kept
     dc = np.empty((n, n_h), dtype=dtype)
-    dsig = np.empty((n, s), dtype=dtype)
-    dh_t_buffer = np.empty((n, n_h), dtype=dtype)   # dL/dh_t when it is not kept
-    wh_t = Wh.T
+    slope = np.empty((n, 4 * n_h), dtype=dtype)
+    # The slope of each gate's nonlinearity from its output y, over whole rows:
+    # y (is_sigmoid - y) + is_tanh is y (1 - y) for i, f, o and 1 - y^2 for g.
+    is_tanh = np.zeros(4 * n_h, dtype=dtype)
+    is_tanh[s:] = 1.0
+    is_sigmoid = 1.0 - is_tanh
+    wh_t = np.ascontiguousarray(Wh.T)                   # BLAS is faster on it than on a view
+    dh_tm = np.ascontiguousarray(dh.transpose(1, 0, 2))  # (T, N, H): one block per step
     for t in range(t_steps - 1, -1, -1):
         gates_t, tc, da_t = gates[t], tanh_c[t], da[t]
         i, f, o, g = gates_t[:, :n_h], gates_t[:, n_h:2 * n_h], gates_t[:, 2 * n_h:s], \
@@ -110,27 +121,23 @@ def backward(dh: np.ndarray, cache: Cache, *, return_hidden_grads: bool = False
         da_i, da_f, da_o, da_g = da_t[:, :n_h], da_t[:, n_h:2 * n_h], da_t[:, 2 * n_h:s], \
             da_t[:, s:]
         dh_t = hidden_grads[t] if hidden_grads is not None else dh_t_buffer
-        np.add(dh[:, t], dnext_h, out=dh_t)
+        np.add(dh_tm[t], dnext_h, out=dh_t)
         np.multiply(tc, tc, out=dc)                     # dc = dnext_c + dh_t o (1 - tanh_c^2)
         np.subtract(1.0, dc, out=dc)
         dc *= o
         dc *= dh_t
         dc += dnext_c
-        np.subtract(1.0, gates_t[:, :s], out=dsig)      # s (1 - s) for i, f, o at once
-        dsig *= gates_t[:, :s]
-        np.multiply(dc, g, out=da_i)
-        da_i *= dsig[:, :n_h]
+        np.subtract(is_sigmoid, gates_t, out=slope)
+        slope *= gates_t
+        slope += is_tanh
+        np.multiply(dc, g, out=da_i)                    # the gradients of the gate outputs,
         if t > 0:
             np.multiply(dc, c[t - 1], out=da_f)
-            da_f *= dsig[:, n_h:2 * n_h]
         else:
             da_f.fill(0.0)                              # c_{-1} = 0
         np.multiply(dh_t, tc, out=da_o)
-        da_o *= dsig[:, 2 * n_h:]
-        np.multiply(g, g, out=da_g)
-        np.subtract(1.0, da_g, out=da_g)
-        da_g *= i
-        da_g *= dc
+        np.multiply(dc, i, out=da_g)
+        da_t *= slope                                   # then through the nonlinearities
         np.multiply(dc, f, out=dnext_c)
         np.matmul(da_t, wh_t, out=dnext_h)
     da2d = da.reshape(t_steps * n, 4 * n_h)
