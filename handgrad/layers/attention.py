@@ -18,10 +18,10 @@ features each, the forward pass is::
      Y = merge(y)                       (N, T, D)      the h heads side by side again
      out = Y @ Wo + bo                  (N, T, D)
 
-The key bias bk changes nothing: it adds the same ``q_i . bk`` to every score of row i, and a
-softmax does not change when all its inputs move together. ``forward`` accepts it (PyTorch's
-``nn.MultiheadAttention`` has one, so its weights map one to one) but leaves it out of K, so
-that the output does not depend on it even through rounding.
+The key bias bk does not change the output: it adds the same ``q_i . bk`` to every score of
+row i, and a softmax does not change when all its inputs move together. ``forward`` accepts it
+(PyTorch's ``nn.MultiheadAttention`` has one, so its weights map one to one) but leaves it out
+of K, so that the output does not depend on it even through rounding.
 
 "split" cuts the D features into h consecutive blocks of d, one per head
 (``Q.reshape(N, T, h, d).transpose(0, 2, 1, 3)``); "merge" undoes it. Each head attends on
@@ -37,9 +37,8 @@ Masks: ``mask`` is a boolean array of the *allowed* positions, (T, T) for every 
 (the convention of ``torch.nn.functional.scaled_dot_product_attention``'s boolean
 ``attn_mask``). ``causal=True`` allows j <= i only (each position sees the past and itself)
 and is combined with ``mask`` by "and". A row with no allowed position at all has no weights
-to normalize: its weights are defined as all zero, so that position's output is just bo and
-no gradient flows through it (what
-``scaled_dot_product_attention`` gives in PyTorch 2.13). Never NaN, never a warning.
+to normalize: its weights are defined as all zero, so that position's output is just bo
+(as ``scaled_dot_product_attention`` gives in PyTorch 2.13). Never NaN, never a warning.
 
 Stability: the softmax subtracts each row's largest allowed score before exponentiating, so
 the largest term is exp(0) = 1 and nothing overflows, whatever the scale of the scores.
@@ -56,7 +55,7 @@ forward pass::
     dq  = ds @ k / sqrt(d)                dk  = ds^T @ q / sqrt(d)
     dQ, dK, dV = merge(dq), merge(dk), merge(dv)
     dWq = x^T @ dQ, dbq = dQ summed over N and T (the same for V, and dWk = x^T @ dK)
-    dbk = 0 exactly (bk shifts every score of a row alike, which the softmax ignores)
+    dbk = 0 exactly (bk never reaches the output)
     dx  = dQ @ Wq^T + dK @ Wk^T + dV @ Wv^T   (x feeds all three projections)
     END DERIVATION
 
@@ -147,19 +146,19 @@ def forward(x: np.ndarray, Wq: np.ndarray, Wk: np.ndarray, Wv: np.ndarray, Wo: n
     x2d = x.reshape(n * t_steps, d_model)
     # BEGIN SOLUTION hint: three projections, split into heads, scores, masked softmax, weighted sum
     q = split_heads((x2d @ Wq + bq).reshape(x.shape), num_heads)       # (N, h, T, d)
-    k = split_heads((x2d @ Wk).reshape(x.shape), num_heads)          # + bk cancels in softmax
-    v = split_heads((x2d @ Wv + bv).reshape(x.shape), num_heads)
+    k = split_heads((x2d @ Wk).reshape(x.shape), num_heads)            # bk: see the docstring
+    v = split_heads((x2d @ Wv + bv).reshape(x.shape), num_heads)       # (N, h, T, d)
     s = (q @ k.transpose(0, 1, 3, 2)) * scale                          # (N, h, T, T)
     if allowed is not None:
         s = np.where(allowed, s, -np.inf)
-    s_max = s.max(axis=-1, keepdims=True)
+    s_max = s.max(axis=-1, keepdims=True)                              # (N, h, T, 1)
     s_max[np.isneginf(s_max)] = 0.0          # a fully masked row: exp(-inf - 0) = 0 everywhere
     e = np.exp(s - s_max)                    # masked scores give exp(-inf) = 0
-    e_sum = e.sum(axis=-1, keepdims=True)
+    e_sum = e.sum(axis=-1, keepdims=True)                              # (N, h, T, 1)
     p = e / np.where(e_sum > 0, e_sum, 1.0)                            # (N, h, T, T)
     y = p @ v                                                          # (N, h, T, d)
-    Y = merge_heads(y).reshape(n * t_steps, d_model)
-    out = (Y @ Wo + bo).reshape(x.shape)
+    Y = merge_heads(y).reshape(n * t_steps, d_model)                   # (N*T, D)
+    out = (Y @ Wo + bo).reshape(x.shape)                               # (N, T, D)
     # END SOLUTION
     return out, Cache(x2d, Wq, Wk, Wv, Wo, q, k, v, p, Y, scale)
 
@@ -175,21 +174,30 @@ def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, ...]:
     check.same_dtype(op, x=x2d, dout=dout)
     # BEGIN SOLUTION hint: undo the forward line by line, last line first; x feeds three products
     dout2d = dout.reshape(n * t_steps, d_model)
-    dbo = dout2d.sum(axis=0)
-    dWo = Y.T @ dout2d
+    # out = Y @ Wo + bo
+    dbo = dout2d.sum(axis=0)                                           # (D,)
+    dWo = Y.T @ dout2d                                                 # (D, D)
     dY = dout2d @ Wo.T                                                 # (N*T, D)
+    # Y = merge(y)
     dy = split_heads(dY.reshape(n, t_steps, d_model), num_heads)       # (N, h, T, d)
-    dv = p.transpose(0, 1, 3, 2) @ dy                                  # (N, h, T, d)
+    # y = p @ v
     dp = dy @ v.transpose(0, 1, 3, 2)                                  # (N, h, T, T)
+    dv = p.transpose(0, 1, 3, 2) @ dy                                  # (N, h, T, d)
+    # p = softmax(s), row by row
     ds = p * (dp - (p * dp).sum(axis=-1, keepdims=True))               # (N, h, T, T)
+    # s = q @ k^T * scale
     dq = (ds @ k) * scale                                              # (N, h, T, d)
     dk = (ds.transpose(0, 1, 3, 2) @ q) * scale                        # (N, h, T, d)
-    dQ = merge_heads(dq).reshape(n * t_steps, d_model)
+    # q, k, v = split(x @ Wq + bq), split(x @ Wk), split(x @ Wv + bv)
+    dQ = merge_heads(dq).reshape(n * t_steps, d_model)                 # (N*T, D)
     dK = merge_heads(dk).reshape(n * t_steps, d_model)
     dV = merge_heads(dv).reshape(n * t_steps, d_model)
-    dWq, dWk, dWv = x2d.T @ dQ, x2d.T @ dK, x2d.T @ dV
-    dbq, dbv = dQ.sum(axis=0), dV.sum(axis=0)
+    dWq = x2d.T @ dQ                                                   # (D, D)
+    dWk = x2d.T @ dK
+    dWv = x2d.T @ dV
+    dbq = dQ.sum(axis=0)                                               # (D,)
     dbk = np.zeros(d_model, dtype=dout.dtype)        # bk never reaches the output
-    dx = (dQ @ Wq.T + dK @ Wk.T + dV @ Wv.T).reshape(n, t_steps, d_model)
+    dbv = dV.sum(axis=0)
+    dx = (dQ @ Wq.T + dK @ Wk.T + dV @ Wv.T).reshape(n, t_steps, d_model)   # (N, T, D)
     # END SOLUTION
     return dx, dWq, dWk, dWv, dWo, dbq, dbk, dbv, dbo

@@ -164,7 +164,7 @@ def forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np
     n, t_steps, d, n_h = check.sequence_start(op, x, "h0", h0)
     check.gate_weights(op, x, "h0", h0, Wx, Wh, b, gates=4)
     x2d = x.reshape(n * t_steps, d)
-    # BEGIN SOLUTION hint: one GEMM x2d @ Wx + b for all steps, then loop over t
+    # BEGIN SOLUTION hint: project the inputs of all steps at once, then run the steps in order
     x_proj = (x2d @ Wx + b).reshape(n, t_steps, 4 * n_h)   # the input part of every step's a
     gates = np.empty((n, t_steps, 4 * n_h), dtype=x.dtype)
     c = np.empty((n, t_steps, n_h), dtype=x.dtype)
