@@ -179,7 +179,7 @@ def lstm_case(op: str, module: str, dtype: np.dtype, rng: np.random.Generator) -
 
 
 def attention_case(op: str, module: str, dtype: np.dtype, rng: np.random.Generator,
-                   causal: bool) -> Case:
+                   causal: bool, peer: str = "sdpa") -> Case:
     n, t_len, d_model, heads = 32, 128, 256, 8
 
     def randn(*shape: int, scale: float = 1.0) -> np.ndarray:
@@ -189,6 +189,34 @@ def attention_case(op: str, module: str, dtype: np.dtype, rng: np.random.Generat
     weights = [randn(d_model, d_model, scale=1 / np.sqrt(d_model)) for _ in range(4)]
     biases = [randn(d_model, scale=0.1) for _ in range(4)]
     dout = randn(n, t_len, d_model)
+
+    def setup_mha(torch):
+        # nn.MultiheadAttention(batch_first=True) with handgrad's weights: in_proj_weight is
+        # [Wq; Wk; Wv].T, out_proj.weight is Wo.T; its attn_mask is True where NOT allowed.
+        tdtype = torch.float64 if dtype == np.float64 else torch.float32
+        mha = torch.nn.MultiheadAttention(d_model, heads, batch_first=True, dtype=tdtype)
+        wq, wk, wv, wo = weights
+        with torch.no_grad():
+            mha.in_proj_weight.copy_(torch.from_numpy(np.concatenate([wq, wk, wv], 1).T.copy()))
+            mha.in_proj_bias.copy_(torch.from_numpy(np.concatenate(biases[:3])))
+            mha.out_proj.weight.copy_(torch.from_numpy(wo.T.copy()))
+            mha.out_proj.bias.copy_(torch.from_numpy(biases[3]))
+        xt, dt = _leaf(torch, x), _const(torch, dout)
+        blocked = torch.triu(torch.ones(t_len, t_len, dtype=torch.bool), 1) if causal else None
+        params = (mha.in_proj_weight, mha.out_proj.weight, mha.in_proj_bias, mha.out_proj.bias)
+
+        def run():
+            out, _ = mha(xt, xt, xt, attn_mask=blocked, need_weights=False)
+            return out, torch.autograd.grad(out, (xt, *params), dt)
+
+        def convert(res):
+            out, (dx, dw_in, dwo, db_in, dbo) = res
+            dwq, dwk, dwv = np.split(_np(dw_in).T, 3, axis=1)
+            dbq, dbk, dbv = np.split(_np(db_in), 3)
+            return [_np(out), _np(dx), dwq, dwk, dwv, _np(dwo).T, dbq, np.zeros_like(dbk),
+                    dbv, _np(dbo)]
+
+        return run, convert
 
     def setup(torch):
         # What a PyTorch user writes: the projections as x @ W + b, the heads with view and
@@ -222,11 +250,11 @@ def attention_case(op: str, module: str, dtype: np.dtype, rng: np.random.Generat
 
         return run, convert
 
-    shape = f"N32 T128 D256 h8{' causal' if causal else ''}"
+    shape = f"N32 T128 D256 h8{' causal' if causal else ''}{' vs MHA' if peer == 'mha' else ''}"
     return Case(op, module, shape, ATTENTION_BAR, (x, *weights, *biases),
                 {"num_heads": heads, "causal": causal}, dout,
                 ("out", "dx", "dWq", "dWk", "dWv", "dWo", "dbq", "dbk", "dbv", "dbo"),
-                torch_setup=setup)
+                torch_setup=setup_mha if peer == "mha" else setup)
 
 
 # op name -> (module, case builder); the readable rows show why the tuned twins exist.
@@ -237,6 +265,9 @@ SEQUENCE_CASES = {
                   lambda op, mod, dt, rng: attention_case(op, mod, dt, rng, causal=False)),
     "attention_causal": ("handgrad.fast.attention",
                          lambda op, mod, dt, rng: attention_case(op, mod, dt, rng, causal=True)),
+    "attention_mha": ("handgrad.fast.attention",
+                      lambda op, mod, dt, rng: attention_case(op, mod, dt, rng, causal=False,
+                                                              peer="mha")),
     "attention_readable": ("handgrad.layers.attention",
                            lambda op, mod, dt, rng: attention_case(op, mod, dt, rng,
                                                                    causal=False)),

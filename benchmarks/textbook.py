@@ -306,4 +306,4 @@ OPS = {
     "attention": SimpleNamespace(forward=attention_forward, backward=attention_backward),
 }
 OPS["lstm_readable"] = OPS["lstm"]
-OPS["attention_causal"] = OPS["attention_readable"] = OPS["attention"]
+OPS["attention_causal"] = OPS["attention_mha"] = OPS["attention_readable"] = OPS["attention"]
