@@ -3,26 +3,31 @@ faster.
 
 Read :mod:`handgrad.layers.attention` for the math and the shapes. This module computes the
 same thing with fewer, larger matrix products, fewer passes over the (N, h, T, T) arrays, and
-both CPU cores on the part that BLAS runs on one:
+every core on every part of the work:
 
-- one (N*T, D) @ (D, 3D) product makes the queries, keys and values at once, and one product
+- the sequences are cut into one slice per thread (:mod:`handgrad.fast._parts`), and each
+  thread runs the whole forward (or backward) pass of its slice, projections included, while
+  BLAS is limited to one thread: the per-head products are too small for BLAS to spread over
+  the cores, and BLAS's own threads, spinning after each large product, would otherwise keep a
+  core from our NumPy work;
+- one (rows, D) @ (D, 3D) product makes the queries, keys and values at once, and one product
   each gives dx and the three weight gradients in ``backward``; the 1 / sqrt(d) scale is
   folded into the query weights, so it touches (N, T, D) numbers instead of (N, h, T, T);
-- the scores are kept transposed, ``sT[n, a, j, i] = s[n, a, i, j]`` (keys along the rows):
+- the scores are kept transposed, ``s_t[n, a, j, i] = s[n, a, i, j]`` (keys along the rows):
   the softmax then reduces over the second-to-last axis, which NumPy vectorizes about three
   times better than a reduction along the last one, and every product is one that BLAS runs
   at full speed (the queries, and in ``backward`` the output gradients, are copied once into
   contiguous (N, h, d, T) arrays: a stacked matmul is several times slower on a transposed
   view as its second operand);
-- the per-head products are (T, d) by (d, T) matrices, too small for BLAS to spread over
-  threads, so the sequences are cut into blocks that run on the thread pool of
-  :mod:`handgrad._blocks`; within a block the scores are computed, masked, exponentiated
-  and normalized in place while they sit in the CPU cache, and the weighted sums are written
-  straight into the merged (N, T, D) layout;
+- within a slice the scores are computed, masked, exponentiated and normalized in place a
+  block of sequences at a time, while the block sits in the CPU cache, and the weighted sums
+  are written straight into the merged (N, T, D) layout;
 - the softmax backward takes the sums of ``p * dp`` over the keys with one ``einsum`` pass
   (no temporary) and forms ``ds = p * (dp - that sum)`` in place, block by block.
 
-Caches are this module's own: pass a cache only to the ``backward`` of the module that made it.
+The weight gradients are sums of per-slice products, added in slice order: the same call gives
+the same bits. Caches are this module's own: pass a cache only to the ``backward`` of the
+module that made it.
 """
 
 from __future__ import annotations
@@ -33,10 +38,13 @@ from typing import NamedTuple
 import numpy as np
 
 from handgrad import _validation as check
-from handgrad._blocks import blockwise
+from handgrad.fast._parts import batch_slices, map_slices
 from handgrad.layers.attention import allowed_positions
 
 __all__ = ["Cache", "backward", "forward"]
+
+BLOCK_BYTES = 512 * 1024   # scores per block: a block's passes stay in the CPU's L2 cache
+MIN_SLICE = 4              # sequences per thread at least
 
 
 class Cache(NamedTuple):
@@ -61,6 +69,17 @@ def _transposed_copy(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a.transpose(0, 1, 3, 2))
 
 
+def _block_size(p_t: np.ndarray) -> int:
+    """Sequences whose scores fill about BLOCK_BYTES."""
+    return max(1, BLOCK_BYTES // max(p_t[0].nbytes, 1))
+
+
+def _blocks_of(seqs: slice, p_t: np.ndarray) -> list[slice]:
+    """``seqs`` cut into consecutive blocks of :func:`_block_size` sequences."""
+    step = _block_size(p_t)
+    return [slice(lo, min(lo + step, seqs.stop)) for lo in range(seqs.start, seqs.stop, step)]
+
+
 def forward(x: np.ndarray, Wq: np.ndarray, Wk: np.ndarray, Wv: np.ndarray, Wo: np.ndarray,
             bq: np.ndarray, bk: np.ndarray, bv: np.ndarray, bo: np.ndarray, *,
             num_heads: int, causal: bool = False, mask: np.ndarray | None = None
@@ -79,40 +98,48 @@ def forward(x: np.ndarray, Wq: np.ndarray, Wk: np.ndarray, Wv: np.ndarray, Wo: n
     scale = 1.0 / math.sqrt(d_model // num_heads)
     x2d = x.reshape(n * t_steps, d_model)
     w_qkv = np.concatenate([Wq * scale, Wk, Wv], axis=1)
-    qkv = x2d @ w_qkv
-    qkv += np.concatenate([bq * scale, np.zeros_like(bk), bv])   # bk cancels in the softmax
-    q_t = _transposed_copy(_heads(qkv[:, :d_model], n, t_steps, num_heads))   # (N, h, d, T)
-    k = _heads(qkv[:, d_model:2 * d_model], n, t_steps, num_heads)
-    v = _heads(qkv[:, 2 * d_model:], n, t_steps, num_heads)
+    b_qkv = np.concatenate([bq * scale, np.zeros_like(bk), bv])    # bk cancels in the softmax
+    qkv = np.empty((n * t_steps, 3 * d_model), dtype=dtype)
     p_t = np.empty((n, num_heads, t_steps, t_steps), dtype=dtype)
     Y = np.empty((n * t_steps, d_model), dtype=dtype)
+    out = np.empty((n * t_steps, d_model), dtype=dtype)
     # blocked_t[..., j, i]: query i may not see key j; (T, T) for all sequences or (N, 1, T, T)
     blocked_t = None if allowed is None else ~np.swapaxes(allowed, -1, -2)
-    shared_block = blocked_t if blocked_t is not None and blocked_t.ndim == 2 else None
 
-    def scores_to_outputs(s_t, q_t, k, v, y, *per_sequence_block):
-        np.matmul(k, q_t, out=s_t)                      # s_t[..., j, i] = k_j . q_i
-        blocked = per_sequence_block[0] if per_sequence_block else shared_block
-        if blocked is not None:
-            np.copyto(s_t, -np.inf, where=blocked)
-        top = s_t.max(axis=-2, keepdims=True)           # (.., 1, T): per query
-        if blocked is not None:
-            top[np.isneginf(top)] = 0.0                 # fully masked queries: weights 0
-        s_t -= top
-        np.exp(s_t, out=s_t)
-        total = s_t.sum(axis=-2, keepdims=True)
-        if blocked is not None:
-            total[total == 0] = 1.0
-        np.reciprocal(total, out=total)
-        s_t *= total                                    # now p transposed
-        np.matmul(s_t.transpose(0, 1, 3, 2), v, out=y)  # y = p @ v, into the merged layout
+    def heads(a2d: np.ndarray) -> np.ndarray:
+        return _heads(a2d, n, t_steps, num_heads)
 
-    arrays = [p_t, q_t, k, v, _heads(Y, n, t_steps, num_heads)]
-    if blocked_t is not None and shared_block is None:
-        arrays.append(blocked_t)
-    blockwise(scores_to_outputs, *arrays)
-    out = Y @ Wo
-    out += bo
+    q, k, v, y = heads(qkv[:, :d_model]), heads(qkv[:, d_model:2 * d_model]), \
+        heads(qkv[:, 2 * d_model:]), heads(Y)
+
+    def run(seqs: slice) -> None:
+        rows = slice(seqs.start * t_steps, seqs.stop * t_steps)
+        np.matmul(x2d[rows], w_qkv, out=qkv[rows])
+        qkv[rows] += b_qkv
+        q_t = _transposed_copy(q[seqs])                 # (n, h, d, T) of this slice
+        for block in _blocks_of(seqs, p_t):
+            s_t = p_t[block]
+            np.matmul(k[block], q_t[block.start - seqs.start:block.stop - seqs.start],
+                      out=s_t)                          # s_t[..., j, i] = k_j . q_i
+            blocked = None if blocked_t is None else \
+                (blocked_t if blocked_t.ndim == 2 else blocked_t[block])
+            if blocked is not None:
+                np.copyto(s_t, -np.inf, where=blocked)
+            top = s_t.max(axis=-2, keepdims=True)       # (.., 1, T): per query
+            if blocked is not None:
+                top[np.isneginf(top)] = 0.0             # fully masked queries: weights 0
+            s_t -= top
+            np.exp(s_t, out=s_t)
+            total = s_t.sum(axis=-2, keepdims=True)
+            if blocked is not None:
+                total[total == 0] = 1.0
+            np.reciprocal(total, out=total)
+            s_t *= total                                # now p transposed
+            np.matmul(s_t.transpose(0, 1, 3, 2), v[block], out=y[block])   # into Y
+        np.matmul(Y[rows], Wo, out=out[rows])
+        out[rows] += bo
+
+    map_slices(run, batch_slices(n, MIN_SLICE))
     return out.reshape(x.shape), Cache(x2d, w_qkv, Wo, qkv, p_t, Y, num_heads, scale)
 
 
@@ -127,38 +154,50 @@ def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, ...]:
     check.shape_is(op, "dout", dout, (n, t_steps, d_model), "to match the forward output")
     check.same_dtype(op, x=x2d, dout=dout)
     dtype = dout.dtype
-    ones = np.ones(n * t_steps, dtype=dtype)
     dout2d = dout.reshape(n * t_steps, d_model)
-    dbo = ones @ dout2d
-    dWo = Y.T @ dout2d
-    dY = dout2d @ Wo.T
+    dY = np.empty((n * t_steps, d_model), dtype=dtype)
+    dqkv = np.empty_like(qkv)
+    dx = np.empty((n * t_steps, d_model), dtype=dtype)
 
-    def heads(a2d):
+    def heads(a2d: np.ndarray) -> np.ndarray:
         return _heads(a2d, n, t_steps, num_heads)
 
+    q, k, v = heads(qkv[:, :d_model]), heads(qkv[:, d_model:2 * d_model]), \
+        heads(qkv[:, 2 * d_model:])
     dy = heads(dY)
-    dy_t = _transposed_copy(dy)                         # (N, h, d, T)
-    dqkv = np.empty_like(qkv)
+    dq, dk, dv = heads(dqkv[:, :d_model]), heads(dqkv[:, d_model:2 * d_model]), \
+        heads(dqkv[:, 2 * d_model:])
 
-    def weights_to_inputs(p_t, dy, dy_t, q, k, v, dq, dk, dv, ds_t):
-        np.matmul(p_t, dy, out=dv)                      # dv = p^T @ dy
-        np.matmul(v, dy_t, out=ds_t)                    # dp transposed: v_j . dy_i
-        ds_t -= np.einsum("nhji,nhji->nhi", p_t, ds_t)[:, :, None, :]
-        ds_t *= p_t                                     # ds = p * (dp - sum_j p * dp)
-        np.matmul(ds_t.transpose(0, 1, 3, 2), k, out=dq)   # of the scaled queries
-        np.matmul(ds_t, q, out=dk)
+    def run(seqs: slice) -> tuple[np.ndarray, ...]:
+        rows = slice(seqs.start * t_steps, seqs.stop * t_steps)
+        ones = np.ones(rows.stop - rows.start, dtype=dtype)
+        dbo = ones @ dout2d[rows]
+        dWo = Y[rows].T @ dout2d[rows]
+        np.matmul(dout2d[rows], Wo.T, out=dY[rows])
+        dy_t = _transposed_copy(dy[seqs])               # (n, h, d, T) of this slice
+        ds_t = np.empty((min(_block_size(p_t), seqs.stop - seqs.start),) + p_t.shape[1:],
+                        dtype=dtype)                    # one block's score gradients
+        for block in _blocks_of(seqs, p_t):
+            p_b, ds = p_t[block], ds_t[:block.stop - block.start]
+            np.matmul(p_b, dy[block], out=dv[block])    # dv = p^T @ dy
+            np.matmul(v[block], dy_t[block.start - seqs.start:block.stop - seqs.start],
+                      out=ds)                           # dp transposed: v_j . dy_i
+            ds -= np.einsum("nhji,nhji->nhi", p_b, ds)[:, :, None, :]
+            ds *= p_b                                   # ds = p * (dp - sum_j p * dp)
+            np.matmul(ds.transpose(0, 1, 3, 2), k[block], out=dq[block])   # scaled queries
+            np.matmul(ds, q[block], out=dk[block])
+        np.matmul(dqkv[rows], w_qkv.T, out=dx[rows])
+        return dWo, dbo, x2d[rows].T @ dqkv[rows], ones @ dqkv[rows]
 
-    blockwise(weights_to_inputs, p_t, dy, dy_t, heads(qkv[:, :d_model]),
-              heads(qkv[:, d_model:2 * d_model]), heads(qkv[:, 2 * d_model:]),
-              heads(dqkv[:, :d_model]), heads(dqkv[:, d_model:2 * d_model]),
-              heads(dqkv[:, 2 * d_model:]), scratch=1)
-    dx = (dqkv @ w_qkv.T).reshape(n, t_steps, d_model)
-    dw_qkv = x2d.T @ dqkv
-    db_qkv = ones @ dqkv
+    per_slice = map_slices(run, batch_slices(n, MIN_SLICE))
+    dWo, dbo, dw_qkv, db_qkv = per_slice[0]
+    for more in per_slice[1:]:                          # sums over the batch, in slice order
+        dWo, dbo, dw_qkv, db_qkv = (dWo + more[0], dbo + more[1], dw_qkv + more[2],
+                                    db_qkv + more[3])
     dWq = dw_qkv[:, :d_model] * scale                   # the queries were x @ (Wq * scale)
     dWk = np.ascontiguousarray(dw_qkv[:, d_model:2 * d_model])
     dWv = np.ascontiguousarray(dw_qkv[:, 2 * d_model:])
     dbq = db_qkv[:d_model] * scale
     dbk = np.zeros(d_model, dtype=dtype)                # exactly 0, see the readable module
     dbv = db_qkv[2 * d_model:]
-    return dx, dWq, dWk, dWv, dWo, dbq, dbk, dbv, dbo
+    return dx.reshape(n, t_steps, d_model), dWq, dWk, dWv, dWo, dbq, dbk, dbv, dbo

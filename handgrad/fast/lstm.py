@@ -32,12 +32,15 @@ from typing import NamedTuple
 import numpy as np
 
 from handgrad import _validation as check
+from handgrad.fast._parts import batch_slices, map_slices
 from handgrad.layers.lstm import step_backward, step_forward
 
 __all__ = ["Cache", "backward", "forward", "step_backward", "step_forward"]
 
 
-class Cache(NamedTuple):
+class Part(NamedTuple):
+    """The cache of one slice of the batch (N is the slice's batch size)."""
+
     x2d: np.ndarray        # (T*N, D): x time-major, step t in rows t*N .. t*N + N
     h0: np.ndarray         # (N, H)
     Wx: np.ndarray         # (D, 4H)
@@ -48,12 +51,36 @@ class Cache(NamedTuple):
     h: np.ndarray          # (T, N, H)
 
 
+class Cache(NamedTuple):
+    slices: list[slice]    # the slices of the batch computed on separate threads
+    parts: list[Part]      # the cache of each slice
+
+
+# Batch rows per thread at least. A slice's products run on one thread each; below these
+# sizes single-threaded BLAS loses more on the small (rows, H) @ (H, 4H) products of every step
+# than a second thread gains on the elementwise work (measured with OpenBLAS: float32 needs
+# about 64 rows, float64 about 32, to keep ~90% of the two-thread speed).
+MIN_SLICE = {np.dtype(np.float32): 64, np.dtype(np.float64): 32}
+
+
 def forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
             ) -> tuple[np.ndarray, Cache]:
     """:func:`handgrad.layers.lstm.forward`, tuned: ``(h, cache)`` with h (N, T, H)."""
     op = "lstm.forward"
     n, t_steps, d, n_h = check.sequence_start(op, x, "h0", h0)
     check.gate_weights(op, x, "h0", h0, Wx, Wh, b, gates=4)
+    h = np.empty((n, t_steps, n_h), dtype=x.dtype)
+    slices = batch_slices(n, MIN_SLICE[x.dtype])
+    parts = map_slices(lambda rows: _forward_part(x[rows], h0[rows], Wx, Wh, b, h[rows]),
+                       slices)
+    return h, Cache(slices, parts)
+
+
+def _forward_part(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray,
+                  b: np.ndarray, h_out: np.ndarray) -> Part:
+    """The forward pass of one slice of the batch; writes its hidden states into h_out."""
+    n, t_steps, d = x.shape
+    n_h = h0.shape[1]
     dtype = x.dtype
     s = 3 * n_h                                         # columns 0 .. 3H are the sigmoid gates
     half = np.ones(4 * n_h, dtype=dtype)
@@ -85,7 +112,8 @@ def forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np
         np.tanh(c[t], out=tanh_c[t])
         np.multiply(o, tanh_c[t], out=h[t])
         prev_h = h[t]
-    return np.ascontiguousarray(h.transpose(1, 0, 2)), Cache(x2d, h0, Wx, Wh, gates, c, tanh_c, h)
+    h_out[...] = h.transpose(1, 0, 2)
+    return Part(x2d, h0, Wx, Wh, gates, c, tanh_c, h)
 
 
 def backward(dh: np.ndarray, cache: Cache, *, return_hidden_grads: bool = False
@@ -93,17 +121,44 @@ def backward(dh: np.ndarray, cache: Cache, *, return_hidden_grads: bool = False
     """:func:`handgrad.layers.lstm.backward`, tuned: ``(dx, dh0, dWx, dWh, db)``, and the
     (N, T, H) gradients reaching every hidden state with ``return_hidden_grads=True``."""
     op = "lstm.backward"
-    x2d, h0, Wx, Wh, gates, c, tanh_c, h = cache
-    t_steps, n, n_h = h.shape
+    slices, parts = cache
+    n = slices[-1].stop
+    t_steps, _, n_h = parts[0].h.shape
+    d = parts[0].Wx.shape[0]
+    dtype = parts[0].h.dtype
     check.float_array(op, "dh", dh)
     check.shape_is(op, "dh", dh, (n, t_steps, n_h), "to match the forward output h")
-    check.same_dtype(op, h=h, dh=dh)
+    check.same_dtype(op, h=parts[0].h, dh=dh)
+    dx = np.empty((n, t_steps, d), dtype=dtype)
+    dh0 = np.empty((n, n_h), dtype=dtype)
+    hidden_grads = np.empty((n, t_steps, n_h), dtype=dtype) if return_hidden_grads else None
+
+    def run(rows: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _backward_part(dh[rows], parts[slices.index(rows)], dx[rows], dh0[rows],
+                              None if hidden_grads is None else hidden_grads[rows])
+
+    per_slice = map_slices(run, slices)
+    dWx, dWh, db = per_slice[0]
+    for more in per_slice[1:]:                          # sums over the batch, in slice order
+        dWx, dWh, db = dWx + more[0], dWh + more[1], db + more[2]
+    if hidden_grads is not None:
+        return dx, dh0, dWx, dWh, db, hidden_grads
+    return dx, dh0, dWx, dWh, db
+
+
+def _backward_part(dh: np.ndarray, cache: Part, dx_out: np.ndarray, dh0_out: np.ndarray,
+                   hidden_out: np.ndarray | None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Backpropagation through time for one slice: writes dx, dh0 (and the hidden-state
+    gradients) into the given views, returns the slice's (dWx, dWh, db)."""
+    x2d, h0, Wx, Wh, gates, c, tanh_c, h = cache
+    t_steps, n, n_h = h.shape
     s = 3 * n_h
     dtype = h.dtype
     da = np.empty_like(gates)
     dnext_h = np.zeros((n, n_h), dtype=dtype)
     dnext_c = np.zeros((n, n_h), dtype=dtype)
-    hidden_grads = np.empty_like(h) if return_hidden_grads else None     # (T, N, H)
+    hidden_grads = np.empty_like(h) if hidden_out is not None else None     # (T, N, H)
     dh_t_buffer = np.empty((n, n_h), dtype=dtype)       # dL/dh_t when it is not kept
     dc = np.empty((n, n_h), dtype=dtype)
     slope = np.empty((n, 4 * n_h), dtype=dtype)
@@ -141,7 +196,10 @@ def backward(dh: np.ndarray, cache: Cache, *, return_hidden_grads: bool = False
         np.multiply(dc, f, out=dnext_c)
         np.matmul(da_t, wh_t, out=dnext_h)
     da2d = da.reshape(t_steps * n, 4 * n_h)
-    dx = np.ascontiguousarray((da2d @ Wx.T).reshape(t_steps, n, -1).transpose(1, 0, 2))
+    dx_out[...] = (da2d @ Wx.T).reshape(t_steps, n, -1).transpose(1, 0, 2)
+    dh0_out[...] = dnext_h
+    if hidden_out is not None:
+        hidden_out[...] = hidden_grads.transpose(1, 0, 2)
     dWx = x2d.T @ da2d
     db = np.ones(t_steps * n, dtype=dtype) @ da2d
     # dWh = sum_t h_{t-1}.T @ da_t: time-major, the rows of h_{t-1} are N rows before those of
@@ -149,6 +207,4 @@ def backward(dh: np.ndarray, cache: Cache, *, return_hidden_grads: bool = False
     h2d = h.reshape(t_steps * n, n_h)
     dWh = h2d[:-n].T @ da2d[n:]
     dWh += h0.T @ da[0]
-    if hidden_grads is not None:
-        return dx, dnext_h, dWx, dWh, db, np.ascontiguousarray(hidden_grads.transpose(1, 0, 2))
-    return dx, dnext_h, dWx, dWh, db
+    return dWx, dWh, db
