@@ -6,10 +6,9 @@ large products before and after the time loop, and about twenty elementwise pass
 (N, H)-sized arrays per step; this module keeps the products and makes the passes cheap:
 
 - a batch of at least 2 * MIN_SLICE rows (64 in float64, 128 in float32) is cut into one
-  slice per thread
-  (:mod:`handgrad.fast._parts`), and each thread runs the whole recurrence of its rows,
-  products included, with BLAS on one thread: the elementwise passes, which BLAS cannot
-  share, then run on every core, and no BLAS thread spins between the steps;
+  slice per thread (:mod:`handgrad.fast._parts`), and each thread runs the whole recurrence
+  of its rows, products included, with BLAS on one thread: the elementwise passes, which
+  BLAS cannot share, then run on every core, and no BLAS thread spins between the steps;
 - the arrays of all steps are time-major, (T, N, .), so that every step works on contiguous
   blocks, and every elementwise result is written in place into a preallocated buffer;
 - the three sigmoids come from the same ``np.tanh`` call as g, through
