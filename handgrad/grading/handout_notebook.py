@@ -63,7 +63,15 @@ DEAD_RELU = Picture("dead_relu_figure", (
     "that passes none for every input never changes again: it is dead. It appears once your "
     "backward is implemented."))
 
-PICTURES: dict[str, Picture] = {"sigmoid": SATURATION, "tanh": SATURATION, "relu": DEAD_RELU}
+GRADIENT_FLOW = Picture("gradient_flow_figure", (
+    "**Gradients through time.** The picture below runs your `{file}` on sequences of 51 "
+    "steps, with a gradient on the last hidden state only, and draws how much of it your "
+    "`backward` sends back to each earlier state, for recurrent matrices `Wh` of spectral "
+    "radius 1.5, 1 and 0.5 (ReLU solid, tanh dashed; log scale). Section 2.4 says what to "
+    "expect. It appears once your backward is implemented, `return_hidden_grads` included."))
+
+PICTURES: dict[str, Picture] = {"sigmoid": SATURATION, "tanh": SATURATION, "relu": DEAD_RELU,
+                                "rnn": GRADIENT_FLOW, "rnn_relu": GRADIENT_FLOW}
 """The picture drawn after the cells of a function checked as this registry op."""
 
 

@@ -267,3 +267,55 @@ def dead_relu_figure(module: Any, *, units: int = 32, dead: int = 8, examples: i
     for ax in (ax_hist, ax_units):
         ax.grid(alpha=0.3)
     return fig
+
+
+def gradient_flow_figure(module: Any, *, steps: int = 51, hidden: int = 32,
+                         radii: tuple[float, ...] = (1.5, 1.0, 0.5), seed: int = 0) -> Any:
+    """How much gradient reaches each hidden state of a vanilla RNN, computed with the
+    student's ``module`` (its ``forward`` and ``backward(..., return_hidden_grads=True)``).
+
+    For ReLU and tanh recurrences whose ``Wh`` has each spectral radius of ``radii``, a
+    gradient is put on the last of ``steps`` hidden states only, and ``||dL/dh_t||`` is drawn
+    against t on a log scale: above radius 1 it explodes going back in time, below it
+    vanishes. Returns the ``Figure``, or ``None`` (one printed line) while the module's
+    forward or backward is a stub or its backward returns no hidden gradients.
+    """
+    from handgrad.diagnostics.recurrent import hidden_grad_norms
+    from handgrad.diagnostics.toy_models import recurrent_matrix
+
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((16, steps, 4))
+    h0 = np.zeros((16, hidden))
+    wx = rng.standard_normal((4, hidden)) / 2.0
+    b = np.zeros(hidden)
+    curves: dict[str, np.ndarray] = {}
+    for activation in ("relu", "tanh"):
+        for radius in radii:
+            wh = recurrent_matrix(hidden, radius, np.random.default_rng([seed, int(radius * 8)]))
+            try:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    h, cache = module.forward(x, h0, wx, wh, b, activation=activation)
+                    dh = np.zeros_like(h)
+                    dh[:, -1] = rng.standard_normal((16, hidden))
+                    grads = module.backward(dh, cache, return_hidden_grads=True)
+            except NotImplementedError as exc:
+                print(f"not implemented yet: {exc}")
+                return None
+            hidden_grads = grads[5] if isinstance(grads, tuple) and len(grads) == 6 else None
+            if hidden_grads is None:
+                print("your rnn.backward returns no hidden gradients with "
+                      "return_hidden_grads=True; store each dL/dh_t in hidden_grads[:, t]")
+                return None
+            norms = hidden_grad_norms(hidden_grads)
+            curves[f"{activation}, radius {radius:g}"] = np.where(norms > 0, norms, np.nan)
+
+    fig = figure(8, 4.2)
+    ax = fig.subplots()
+    for i, (label, norms) in enumerate(curves.items()):
+        style = "-" if label.startswith("relu") else "--"
+        ax.plot(np.arange(norms.size), norms, style, color=f"C{i % len(radii)}", label=label)
+    ax.set(yscale="log", xlabel=f"time step t (the gradient enters at t = {steps - 1})",
+           ylabel="|dL/dh_t|", title="gradient your backward sends to each hidden state")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return fig

@@ -59,11 +59,22 @@ def select(checks: Sequence[Check], names: Iterable[str], *,
 
 
 def _unknown(name: str, checks: Sequence[Check], caller: str) -> str:
-    known = list(dict.fromkeys(n for c in checks for n in names_of(c)[:2]))
-    every = {n.lower(): n for c in checks for n in names_of(c)}
-    close = difflib.get_close_matches(name.strip().lower(), list(every), n=3, cutoff=0.6)
+    """The error message: the nearest name of each close check, then every check id."""
+    key = name.strip().lower()
+    scored = []
+    for c in checks:
+        best = max(names_of(c), key=lambda n: _similarity(key, n.lower()))
+        score = _similarity(key, best.lower())
+        if score >= 0.6:
+            scored.append((score, best))
+    top = max((score for score, _ in scored), default=0.0)
+    close = [n for score, n in sorted(scored, key=lambda item: -item[0])
+             if score >= top - 0.1][:3]
     message = f"{caller}: no check matches {name!r}"
     if close:
-        suggestions = " or ".join(repr(every[c]) for c in close)
-        message += f"; did you mean {suggestions}?"
-    return message + f" The checks of this assignment: {', '.join(known)}."
+        message += f"; did you mean {' or '.join(repr(n) for n in dict.fromkeys(close))}?"
+    return message + f" The checks of this assignment: {', '.join(c.id for c in checks)}."
+
+
+def _similarity(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a, b).ratio()
