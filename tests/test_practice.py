@@ -480,6 +480,26 @@ def test_answers_file_right_wrong_malformed_missing_out_of_order_duplicates():
     assert not result.all_right
 
 
+def test_answers_file_lines_that_are_long_or_odd():
+    text = "\n".join([
+        "1." + " " * 990 + "x",           # no '=' after many spaces: not understood, at once
+        "1.dw" + " " * 100_000 + "= 1",   # over the line limit
+        "1 . dw = 0.629",                 # spaces around the point
+        "1.=3", "=3", "12.", "1.dL/da = 0.315 = 0.3",
+    ])
+    result = grade([named("ninja")], text)
+    assert [str(issue).split(":")[1].strip() for issue in result.issues] == [
+        "not in the form N.QUANTITY = VALUE (e.g. 1.dL/dw = 0.629)",
+        "longer than 1000 characters",
+        "not in the form N.QUANTITY = VALUE (e.g. 1.dL/dw = 0.629)",
+        "not in the form N.QUANTITY = VALUE (e.g. 1.dL/dw = 0.629)",
+        "not in the form N.QUANTITY = VALUE (e.g. 1.dL/dw = 0.629)",
+    ]
+    assert all(len(str(issue)) < 200 for issue in result.issues)
+    assert result.results[0]["dL/dw"].right
+    assert result.results[0]["dL/da"].status == "malformed"
+
+
 def test_answers_file_tolerates_crlf_and_a_byte_order_mark(tmp_path, capsys):
     path = tmp_path / "answers.txt"
     lines = [f"1.{q} = {v}" for q, v in NINJA_BY_HAND.items()]

@@ -31,7 +31,8 @@ from handgrad.practice.checking import CheckResult, Verdict, count_statuses, jud
 from handgrad.practice.numeric import AnswerError, parse_answer
 from handgrad.practice.problem import Problem
 
-_LINE = re.compile(r"\s*(?P<number>\d+)\s*\.\s*(?P<quantity>[^=]*?)\s*=\s*(?P<value>.*?)\s*")
+_NAME = re.compile(r"(?P<number>\d{1,6})\s*\.(?P<quantity>.*)")
+MAX_LINE_LENGTH = 1000
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class LineIssue:
     message: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}: {self.text!r}"
+        text = self.text if len(self.text) <= 80 else self.text[:77] + "..."
+        return f"line {self.line}: {self.message}: {text!r}"
 
 
 @dataclass(frozen=True)
@@ -111,13 +113,18 @@ def parse(text: str) -> tuple[list[AnswerLine], list[LineIssue]]:
         content = raw.split("#", 1)[0].strip()
         if not content:
             continue
-        match = _LINE.fullmatch(content)
-        if match is None or not match["quantity"]:
+        if len(content) > MAX_LINE_LENGTH:
+            issues.append(LineIssue(number, content, f"longer than {MAX_LINE_LENGTH} "
+                                                     f"characters"))
+            continue
+        name, equals, value = content.partition("=")
+        match = _NAME.fullmatch(name.strip())
+        if not equals or match is None or not match["quantity"].strip():
             issues.append(LineIssue(number, raw.strip(), "not in the form N.QUANTITY = VALUE "
                                                          "(e.g. 1.dL/dw = 0.629)"))
             continue
-        answers.append(AnswerLine(number, int(match["number"]), match["quantity"],
-                                  match["value"]))
+        answers.append(AnswerLine(number, int(match["number"]), match["quantity"].strip(),
+                                  value.strip()))
     return answers, issues
 
 

@@ -145,8 +145,7 @@ def batchnorm_column(x: Sequence[float], gamma: float, beta: float, upstream: Se
     return Problem(
         kind="batchnorm", title=f"batchnorm over one column of {n}",
         graph=(f"mu = ({' + '.join(f'x{i}' for i in idx)}) / {n}",
-               f"v = ({' + '.join(f'(x{i} - mu)^2' for i in idx)}) / {n}   (the biased "
-               f"variance, as in training)",
+               f"v = ({' + '.join(f'(x{i} - mu)^2' for i in idx)}) / {n}",
                "xhat_i = (x_i - mu) / sqrt(v + eps)",
                "y_i = gamma * xhat_i + beta"),
         given=given,
@@ -154,7 +153,8 @@ def batchnorm_column(x: Sequence[float], gamma: float, beta: float, upstream: Se
                    f"eps = {fmt(eps)}",
         upstream_text=f"dL/dy = (dL/dy1, ..., dL/dy{n}) = {vector(ups)}",
         asked=asked, key=key, forward=forward, backward=backward, mistakes=mistakes,
-        notes=("eps = 0, so s = sqrt(v).",) if eps == 0 else (),
+        notes=("v is the biased variance (divided by N), as batchnorm uses in training.",
+               *(("eps = 0, so s = sqrt(v).",) if eps == 0 else ())),
         solution_notes=(f"All of dL/dx = {vector(dx)}; it sums to 0: adding the same number "
                         f"to every x_i changes nothing after the normalization.",))
 

@@ -77,9 +77,11 @@ class Solution:
         out += [line for step in self.backward for line in self._step_lines(step, indent)]
         for note in self.notes:
             out += textwrap.wrap(note, WIDTH, initial_indent=indent, subsequent_indent=indent)
-        answers = ", ".join(f"{name} = {rounded(self.key[name])}" for name in self.asked)
-        out += textwrap.wrap(f"Answers to 3 significant digits: {answers}", WIDTH,
-                             subsequent_indent=indent)
+        # a no-break space inside each "name = value" keeps the pair on one line
+        answers = ", ".join(f"{name}\u00a0=\u00a0{rounded(self.key[name])}" for name in self.asked)
+        out += [line.replace("\u00a0", " ") for line in
+                textwrap.wrap(f"Answers to 3 significant digits: {answers}", WIDTH,
+                              subsequent_indent=indent)]
         return out
 
     def __str__(self) -> str:
