@@ -422,7 +422,10 @@ def test_wrong_answers_that_match_a_known_slip_get_a_hint():
     (lambda: neuron("gelu", w=1, x=1, b=0, upstream=1), "activation must be one of"),
     (lambda: neuron("tanh", w=(1, 2), x=1, b=0, upstream=1), "w has 2 numbers but x has 1"),
     (lambda: neuron("tanh", w=1, x=float("nan"), b=0, upstream=1), "x must be finite"),
-    (lambda: neuron("tanh", w="1", x=1, b=0, upstream=1), "w must be a number, got str"),
+    (lambda: neuron("tanh", w="1", x=1, b=0, upstream=1),
+     "w must be a number or a sequence of one or two numbers, got str"),
+    (lambda: neuron("tanh", w=(1, 2, 3), x=(1, 2, 3), b=0, upstream=1), "1 to 2 numbers, got 3"),
+    (lambda: softmax_cross_entropy("abc", label=1), "logits must be a sequence of numbers"),
     (lambda: softmax_cross_entropy((1, 2, 3), label=0), "label must be a class number from 1"),
     (lambda: softmax_cross_entropy((1, 2, 3), label=1, ask=4), "ask must be a class number"),
     (lambda: softmax_cross_entropy((1, 200, 3), label=1), "within [-50, 50]"),
@@ -436,6 +439,17 @@ def test_wrong_answers_that_match_a_known_slip_get_a_hint():
 def test_constructors_refuse_bad_numbers_with_clear_errors(make, message):
     with pytest.raises((ValueError, TypeError), match=message.replace("[", r"\[")):
         make()
+
+
+def test_constructors_take_numpy_numbers_and_arrays():
+    np = pytest.importorskip("numpy")
+    problem = neuron("tanh", w=np.array([0.5]), x=np.array([2.0]), b=np.float32(-0.5),
+                     upstream=np.float64(0.4))
+    assert problem.check(NINJA_BY_HAND).all_right
+    assert softmax_cross_entropy(np.array([2.0, 1.0, 0.1]), np.int64(1)).key == \
+        named("softmax").key
+    assert batchnorm_column(np.array([1.0, 2, 3, 6]), 2, 0.5, np.array([0.1, -0.2, 0.3, 0.4]),
+                            ask=np.int64(1)).key == named("batchnorm").key
 
 
 # --- the answers file -------------------------------------------------------------------------

@@ -19,7 +19,14 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from handgrad.practice.checking import Mistake
-from handgrad.practice.numeric import as_fraction, fmt, given_number, term, vector
+from handgrad.practice.numeric import (
+    as_fraction,
+    fmt,
+    given_number,
+    given_numbers,
+    term,
+    vector,
+)
 from handgrad.practice.problem import Problem
 from handgrad.practice.randomness import MAX_ATTEMPTS, Draw, exhausted
 from handgrad.practice.steps import Step
@@ -35,8 +42,8 @@ def batchnorm_column(x: Sequence[float], gamma: float, beta: float, upstream: Se
     ``upstream``: ``dL/dy_i``, one per ``x_i``; ``ask``: which ``dL/dx_j`` to ask for,
     numbered from 1; ``eps``: added to the variance (0 by default, which is easiest on paper).
     """
-    xs = _column(x, "x")
-    ups = _column(upstream, "upstream")
+    xs = given_numbers(x, "x", WHERE, 2, 8)
+    ups = given_numbers(upstream, "upstream", WHERE, 2, 8)
     n = len(xs)
     if len(ups) != n:
         raise ValueError(f"{WHERE}: upstream has {len(ups)} numbers but x has {n}; give one "
@@ -157,15 +164,6 @@ def batchnorm_column(x: Sequence[float], gamma: float, beta: float, upstream: Se
                *(("eps = 0, so s = sqrt(v).",) if eps == 0 else ())),
         solution_notes=(f"All of dL/dx = {vector(dx)}; it sums to 0: adding the same number "
                         f"to every x_i changes nothing after the normalization.",))
-
-
-def _column(values: Sequence[float], name: str) -> list[float]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise TypeError(f"{WHERE}: {name} must be a sequence of numbers, got "
-                        f"{type(values).__name__}")
-    if not 2 <= len(values) <= 8:
-        raise ValueError(f"{WHERE}: {name} must hold 2 to 8 numbers, got {len(values)}")
-    return [given_number(v, f"{name}[{i}]", WHERE) for i, v in enumerate(values)]
 
 
 def draw(rng: Draw) -> Problem:

@@ -62,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="after each problem, show the worked solution: always (default), "
                              "only when something was not right, or never")
     parser.add_argument("--no-color", action="store_true", help="never use colors")
+    parser.epilog = ("Answers file: one answer per line, PROBLEM.QUANTITY = VALUE (1.dL/dw = "
+                     "0.629, also -0.126, 1.26e-1, 1/3); # comments and blank lines are "
+                     "ignored. An answer is right within one unit of the third significant "
+                     "digit. Exit status: 0 all right; 1 something wrong, malformed, missing, "
+                     "duplicated or revealed; 2 usage error; 130 Ctrl-C. See docs/practice.md.")
 
 
 def run(args: argparse.Namespace) -> int:

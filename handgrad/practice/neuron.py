@@ -9,9 +9,11 @@ dL/dh = 0.4) is ``neuron("tanh", w=0.5, x=2, b=-0.5, upstream=0.4)``: dL/dw =
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
+from decimal import Decimal
 
-from handgrad.practice.numeric import fmt, given_number
+from handgrad.practice.numeric import fmt, given_number, given_numbers
 from handgrad.practice.problem import Problem
 from handgrad.practice.randomness import MAX_ATTEMPTS, Draw, exhausted
 from handgrad.practice.unit import ACTIVATIONS, Product, work
@@ -63,12 +65,13 @@ def neuron(activation: str, w: float | Sequence[float], x: float | Sequence[floa
         mistakes=unit.mistakes, solution_notes=notes)
 
 
-def _inputs(value: float | Sequence[float], name: str) -> list[float]:
-    if isinstance(value, (list, tuple)):
-        if not 1 <= len(value) <= 2:
-            raise ValueError(f"{WHERE}: {name} must hold one or two numbers, got {len(value)}")
-        return [given_number(v, f"{name}[{i}]", WHERE) for i, v in enumerate(value)]
-    return [given_number(value, name, WHERE)]
+def _inputs(value: object, name: str) -> list[float]:
+    if isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, bool):
+        return [given_number(value, name, WHERE)]
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise TypeError(f"{WHERE}: {name} must be a number or a sequence of one or two "
+                        f"numbers, got {type(value).__name__}")
+    return given_numbers(value, name, WHERE, 1, 2)
 
 
 def draw(rng: Draw) -> Problem:

@@ -153,3 +153,15 @@ def given_number(value: object, name: str, where: str) -> float:
     if not math.isfinite(as_float):
         raise ValueError(f"{where}: {name} must be finite, got {as_float}")
     return as_float
+
+
+def given_numbers(values: object, name: str, where: str, low: int, high: int) -> list[float]:
+    """``values`` (a list, a tuple, a 1-d NumPy array) as ``low`` to ``high`` finite floats."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") \
+            or not hasattr(values, "__iter__") or getattr(values, "ndim", 1) != 1:
+        raise TypeError(f"{where}: {name} must be a sequence of numbers, got "
+                        f"{type(values).__name__}")
+    items = list(values)
+    if not low <= len(items) <= high:
+        raise ValueError(f"{where}: {name} must hold {low} to {high} numbers, got {len(items)}")
+    return [given_number(v, f"{name}[{i}]", where) for i, v in enumerate(items)]

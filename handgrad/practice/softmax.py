@@ -13,7 +13,7 @@ import numbers
 from collections.abc import Sequence
 
 from handgrad.practice.checking import Mistake
-from handgrad.practice.numeric import fmt, given_number, term, vector
+from handgrad.practice.numeric import fmt, given_numbers, term, vector
 from handgrad.practice.problem import Problem
 from handgrad.practice.randomness import MAX_ATTEMPTS, Draw, exhausted
 from handgrad.practice.steps import Step
@@ -30,13 +30,8 @@ def softmax_cross_entropy(logits: Sequence[float], label: int,
     ``label``: the true class, numbered from 1; ``ask``: ``"all"`` for the gradient with respect
     to every logit, or the number of one logit.
     """
-    if isinstance(logits, (str, bytes)) or not isinstance(logits, Sequence):
-        raise TypeError(f"{WHERE}: logits must be a sequence of numbers, got "
-                        f"{type(logits).__name__}")
-    z = [given_number(v, f"logits[{i}]", WHERE) for i, v in enumerate(logits)]
+    z = given_numbers(logits, "logits", WHERE, 2, 6)
     classes = len(z)
-    if not 2 <= classes <= 6:
-        raise ValueError(f"{WHERE}: logits must hold 2 to 6 numbers, got {classes}")
     if any(abs(v) > MAX_LOGIT for v in z):
         raise ValueError(f"{WHERE}: logits must lie within [-{MAX_LOGIT:g}, {MAX_LOGIT:g}] to "
                          f"be worked by hand, got {vector(tuple(z))}")
