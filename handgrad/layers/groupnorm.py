@@ -54,10 +54,15 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, *, G: int,
     scale by ``gamma`` and shift by ``beta`` (C,). Returns ``(out, cache)``, out of x's shape."""
     op = "groupnorm.forward"
     check.float_array(op, "x", x, min_ndim=2)
-    check.float_array(op, "gamma", gamma, ndim=1)
-    check.float_array(op, "beta", beta, ndim=1)
-    check.same_dtype(op, x=x, gamma=gamma, beta=beta)
     n, c = x.shape[:2]
+    for name, arr in (("gamma", gamma), ("beta", beta)):
+        check.float_array(op, name, arr)
+        if arr.ndim != 1:
+            layout = (f"; CS231n's (1, C, 1, 1) layout is {name}.reshape(-1) here"
+                      if arr.size == c else "")
+            raise ValueError(f"{op}: {name} must be 1-D of shape ({c},), got shape "
+                             f"{arr.shape}{layout}")
+    check.same_dtype(op, x=x, gamma=gamma, beta=beta)
     check.shape_is(op, "gamma", gamma, (c,), "to match x's channels (axis 1)")
     check.shape_is(op, "beta", beta, (c,), "to match x's channels (axis 1)")
     check.positive_int(op, "G", G)
