@@ -300,7 +300,7 @@ def make_case(op: str, dtype: np.dtype, seed: int) -> Case:
 
             return run, convert
 
-        return Case(op, "handgrad.layers.layernorm", "256x1024", MEMORY_BAR, (x, gamma, beta),
+        return Case(op, "handgrad.fast.layernorm", "256x1024", MEMORY_BAR, (x, gamma, beta),
                     {}, dout, ("out", "dx", "dgamma", "dbeta"), torch_setup=setup)
 
     if op in ("spatial_bn", "groupnorm"):
@@ -323,7 +323,7 @@ def make_case(op: str, dtype: np.dtype, seed: int) -> Case:
 
                 return run, convert
 
-            return Case(op, "handgrad.layers.groupnorm", "64x32x16x16 G=8", MEMORY_BAR,
+            return Case(op, "handgrad.fast.groupnorm", "64x32x16x16 G=8", MEMORY_BAR,
                         (x, gamma, beta), {"G": 8}, dout, names, torch_setup=gn_setup)
 
         def sbn_fresh():
@@ -345,7 +345,7 @@ def make_case(op: str, dtype: np.dtype, seed: int) -> Case:
 
             return run, convert
 
-        return Case(op, "handgrad.layers.spatial_batchnorm", "64x32x16x16 train", MEMORY_BAR,
+        return Case(op, "handgrad.fast.spatial_batchnorm", "64x32x16x16 train", MEMORY_BAR,
                     sbn_fresh(), {}, dout, names, fresh_args=sbn_fresh, torch_setup=sbn_setup)
 
     if op == "svm":

@@ -7,8 +7,7 @@ Shape errors raise ``ValueError``; dtype and type errors raise ``TypeError``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, MutableMapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from numbers import Integral, Real
 
 import numpy as np
@@ -192,21 +191,39 @@ def param_dict(op: str, name: str, value: object, allowed: Collection[str],
     return value
 
 
-@contextmanager
-def errors_named(op: str, inner: str) -> Iterator[None]:
-    """Let an op that delegates to another op (``inner``, e.g. ``"batchnorm.forward"``) report
-    that op's argument errors under its own name::
+BN_MODES = ("train", "test")
+BN_PARAM_KEYS = ("mode", "eps", "momentum", "running_mean", "running_var")
 
-        with check.errors_named("spatial_batchnorm.forward", "batchnorm.forward"):
-            out, cache = batchnorm.forward(rows, gamma, beta, bn_param)
 
-    A ``TypeError`` or ``ValueError`` whose message starts with ``inner + ":"`` is raised again
-    with ``op`` in its place (chained to the original); anything else passes through.
+def bn_param(op: str, value: object, d: int, dtype: np.dtype, features: str = "x's features",
+             *, default_eps: float = 1e-5, default_momentum: float = 0.9
+             ) -> tuple[str, float, float, np.ndarray, np.ndarray]:
+    """Check a batch normalization param dict (see :mod:`handgrad.layers.batchnorm`) for ``d``
+    features of ``dtype``; return ``(mode, eps, momentum, running_mean, running_var)``.
+
+    Absent running statistics are created as zeros of shape (d,) and stored in the dict (the
+    only change made to it); ``features`` names what the d entries match (e.g. "x's channels").
     """
-    try:
-        yield
-    except (TypeError, ValueError) as err:
-        message = str(err)
-        if type(err) not in (TypeError, ValueError) or not message.startswith(inner + ":"):
-            raise
-        raise type(err)(op + message[len(inner):]) from err
+    param_dict(op, "bn_param", value, BN_PARAM_KEYS, {"mode": "'train' or 'test'"})
+    mode = choice(op, "bn_param['mode']", value["mode"], BN_MODES)
+    eps = real_in(op, "bn_param['eps']", value.get("eps", default_eps), 0.0, np.inf,
+                  low_open=True)
+    momentum = real_in(op, "bn_param['momentum']", value.get("momentum", default_momentum),
+                       0.0, 1.0)
+    running = []
+    for key in ("running_mean", "running_var"):
+        if key not in value:
+            value[key] = np.zeros(d, dtype=dtype)
+        arr = float_array(op, f"bn_param[{key!r}]", value[key], ndim=1)
+        shape_is(op, f"bn_param[{key!r}]", arr, (d,), f"to match {features}")
+        if arr.dtype != dtype:
+            raise TypeError(f"{op}: bn_param[{key!r}] has dtype {arr.dtype} but x has dtype "
+                            f"{dtype}; keep the running statistics in x's dtype")
+        if mode == "train" and not arr.flags.writeable:
+            raise ValueError(f"{op}: bn_param[{key!r}] is read-only, but train mode updates it "
+                             f"in place")
+        running.append(arr)
+    if mode == "test" and np.any(running[1] < 0):
+        raise ValueError(f"{op}: bn_param['running_var'] has negative entries; a variance "
+                         f"cannot be negative")
+    return mode, eps, momentum, running[0], running[1]

@@ -103,20 +103,3 @@ def test_dtype_is():
     with pytest.raises(TypeError, match=r"op: dout has dtype float32 but x has dtype float64"):
         dtype_is("op", "dout", np.ones(2, np.float32), F64, "x")
 
-
-def test_errors_named_renames_only_the_inner_ops_argument_errors():
-    from handgrad._validation import errors_named
-
-    with pytest.raises(ValueError, match=r"^outer\.forward: eps must be > 0$") as info:
-        with errors_named("outer.forward", "inner.forward"):
-            raise ValueError("inner.forward: eps must be > 0")
-    assert str(info.value.__cause__) == "inner.forward: eps must be > 0"
-    with pytest.raises(TypeError, match=r"^outer\.forward: x has dtype"):
-        with errors_named("outer.forward", "inner.forward"):
-            raise TypeError("inner.forward: x has dtype int64")
-    with pytest.raises(ValueError, match=r"^other\.forward: untouched$"):
-        with errors_named("outer.forward", "inner.forward"):
-            raise ValueError("other.forward: untouched")
-    with pytest.raises(KeyError):
-        with errors_named("outer.forward", "inner.forward"):
-            raise KeyError("inner.forward: not an argument error")

@@ -234,6 +234,11 @@ register(OpSpec(
     arg_names=_NORM_ARGS, description="group normalization with G = C (instance normalization)",
     tags=("layer", "image")))
 
+register(OpSpec(
+    name="groupnorm_fast", module="handgrad.fast.groupnorm", make_inputs=_groupnorm_inputs("G"),
+    dims={"N": 3, "G": 2, "Cg": 4, "H": 5, "W": 6}, arg_names=_NORM_ARGS,
+    description="the tuned twin of groupnorm", tags=("layer", "image", "fast")))
+
 
 # --- handgrad.layers.layernorm ------------------------------------------------------------
 
@@ -258,6 +263,10 @@ register(OpSpec(
     make_inputs=_layernorm_inputs, dims={"N": 3, "T": 4, "D": 5}, arg_names=_NORM_ARGS,
     description="layer normalization of (N, T, D) over the last axis",
     tags=("layer", "sequence")))
+register(OpSpec(
+    name="layernorm_fast", module="handgrad.fast.layernorm", make_inputs=_layernorm_inputs,
+    dims={"N": 3, "T": 4, "D": 5}, arg_names=_NORM_ARGS,
+    description="the tuned twin of layernorm, on (N, T, D)", tags=("layer", "fast")))
 
 
 # --- handgrad.layers.relu -----------------------------------------------------------------
@@ -407,6 +416,16 @@ register(OpSpec(
     description="spatial batch normalization, test mode (running statistics)",
     tags=("layer", "image")))
 
+register(OpSpec(
+    name="spatial_batchnorm_fast", module="handgrad.fast.spatial_batchnorm",
+    make_inputs=_spatial_batchnorm_inputs("train"), dims={"N": 3, "C": 4, "H": 2, "W": 5},
+    arg_names=("x", "gamma", "beta", "bn_param"), batch_coupled=True,
+    description="the tuned twin of spatial_batchnorm, train mode", tags=("layer", "image", "fast")))
+register(OpSpec(
+    name="spatial_batchnorm_test_fast", module="handgrad.fast.spatial_batchnorm",
+    make_inputs=_spatial_batchnorm_inputs("test"), dims={"N": 3, "C": 4, "H": 2, "W": 5},
+    arg_names=("x", "gamma", "beta", "bn_param"),
+    description="the tuned twin of spatial_batchnorm, test mode", tags=("layer", "image", "fast")))
 
 # --- handgrad.layers.tanh -----------------------------------------------------------------
 

@@ -48,13 +48,13 @@ def _divisors(c: int) -> str:
     return ", ".join(str(g) for g in range(1, c + 1) if c % g == 0)
 
 
-def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, *, G: int,
-            eps: float = DEFAULT_EPS) -> tuple[np.ndarray, Cache]:
-    """Normalize each of the ``G`` channel groups of every example of ``x`` (N, C, H, W), then
-    scale by ``gamma`` and shift by ``beta`` (C,). Returns ``(out, cache)``, out of x's shape."""
-    op = "groupnorm.forward"
+def check_inputs(op: str, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, G: int,
+                 eps: float) -> tuple[int, float]:
+    """Check forward's arguments (x (N, C, ...), gamma and beta (C,) in x's dtype, G a positive
+    divisor of C, eps > 0); return ``(G, eps)`` as int and float. Raises the op contract's
+    errors, naming ``op``."""
     check.float_array(op, "x", x, min_ndim=2)
-    n, c = x.shape[:2]
+    c = x.shape[1]
     for name, arr in (("gamma", gamma), ("beta", beta)):
         check.float_array(op, name, arr)
         if arr.ndim != 1:
@@ -65,13 +65,22 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, *, G: int,
     check.same_dtype(op, x=x, gamma=gamma, beta=beta)
     check.shape_is(op, "gamma", gamma, (c,), "to match x's channels (axis 1)")
     check.shape_is(op, "beta", beta, (c,), "to match x's channels (axis 1)")
-    check.positive_int(op, "G", G)
+    G = check.positive_int(op, "G", G)
     eps = float(check.positive_real(op, "eps", eps))  # a NumPy float64 upcasts
     if x.size == 0:
         raise ValueError(f"{op}: x must not be empty, got shape {x.shape}")
     if c % G:
         raise ValueError(f"{op}: G={G} groups do not divide the {c} channels of x (shape "
                          f"{x.shape}); G must be one of {_divisors(c)}")
+    return G, eps
+
+
+def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, *, G: int,
+            eps: float = DEFAULT_EPS) -> tuple[np.ndarray, Cache]:
+    """Normalize each of the ``G`` channel groups of every example of ``x`` (N, C, H, W), then
+    scale by ``gamma`` and shift by ``beta`` (C,). Returns ``(out, cache)``, out of x's shape."""
+    G, eps = check_inputs("groupnorm.forward", x, gamma, beta, G, eps)
+    n, c = x.shape[:2]
     # One channel's scale and shift, broadcast over its pixels: shape (1, C, 1, 1) for images.
     per_channel = (1, c) + (1,) * (x.ndim - 2)
     # BEGIN SOLUTION hint: view x as (N, G, rest); mean, biased variance per group; xhat, out

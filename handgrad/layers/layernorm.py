@@ -42,11 +42,10 @@ DEFAULT_EPS = 1e-5
 Cache = tuple[np.ndarray, np.ndarray, np.ndarray, tuple[int, ...]]
 
 
-def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
-            eps: float = DEFAULT_EPS) -> tuple[np.ndarray, Cache]:
-    """Normalize every row of ``x`` over its last axis (D features), then scale by ``gamma``
-    and shift by ``beta`` (D,). Returns ``(out, cache)`` with out of x's shape."""
-    op = "layernorm.forward"
+def check_inputs(op: str, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+                 eps: float) -> float:
+    """Check forward's arguments (x of at least 2 dimensions, gamma and beta of shape (D,) in
+    x's dtype, eps > 0); return eps as a float. Raises the op contract's errors, naming ``op``."""
     check.float_array(op, "x", x, min_ndim=2)
     check.float_array(op, "gamma", gamma, ndim=1)
     check.float_array(op, "beta", beta, ndim=1)
@@ -58,6 +57,15 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     if d == 0 or x.size == 0:
         raise ValueError(f"{op}: x must have at least one example and one feature, "
                          f"got shape {x.shape}")
+    return eps
+
+
+def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+            eps: float = DEFAULT_EPS) -> tuple[np.ndarray, Cache]:
+    """Normalize every row of ``x`` over its last axis (D features), then scale by ``gamma``
+    and shift by ``beta`` (D,). Returns ``(out, cache)`` with out of x's shape."""
+    eps = check_inputs("layernorm.forward", x, gamma, beta, eps)
+    d = x.shape[-1]
     rows = x.reshape(-1, d)                             # (M, D): one row per example
     # BEGIN SOLUTION hint: per-row mean and biased variance over the features; then xhat and out
     mu = rows.mean(axis=1, keepdims=True)               # (M, 1)

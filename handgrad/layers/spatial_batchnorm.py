@@ -38,14 +38,16 @@ import numpy as np
 from handgrad import _validation as check
 from handgrad.layers import batchnorm
 
-Cache = tuple[Any, tuple[int, int, int, int]]  # (batchnorm's cache of the rows, x's shape)
+# (batchnorm's cache of the pixel rows, x's shape, x's dtype)
+Cache = tuple[Any, tuple[int, int, int, int], np.dtype]
 
 
-def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
-            bn_param: MutableMapping[str, Any]) -> tuple[np.ndarray, Cache]:
-    """Normalize each channel of ``x`` (N, C, H, W) over the batch and the pixels, then scale
-    by ``gamma`` and shift by ``beta`` (C,). Returns ``(out, cache)``, out (N, C, H, W)."""
-    op = "spatial_batchnorm.forward"
+def check_inputs(op: str, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+                 bn_param: MutableMapping[str, Any]) -> tuple[str, float, float, np.ndarray,
+                                                              np.ndarray]:
+    """Check forward's arguments (x (N, C, H, W), gamma and beta (C,) in x's dtype, bn_param as
+    batchnorm's, creating absent running statistics); return ``(mode, eps, momentum,
+    running_mean, running_var)``. Raises the op contract's errors, naming ``op``."""
     check.float_array(op, "x", x, ndim=4)
     check.float_array(op, "gamma", gamma, ndim=1)
     check.float_array(op, "beta", beta, ndim=1)
@@ -53,31 +55,38 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     n, c, h, w = x.shape
     check.shape_is(op, "gamma", gamma, (c,), "to match x's channels")
     check.shape_is(op, "beta", beta, (c,), "to match x's channels")
-    check.param_dict(op, "bn_param", bn_param, batchnorm.PARAM_KEYS,
-                     {"mode": "'train' or 'test'"})
-    if bn_param["mode"] == "train" and n * h * w < 2:
+    params = check.bn_param(op, bn_param, c, x.dtype, "x's channels")
+    if params[0] == "train" and n * h * w < 2:
         raise ValueError(f"{op}: train mode needs at least 2 values per channel (N*H*W >= 2) "
                          f"to estimate the variance, got x of shape {x.shape}")
+    return params
+
+
+def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+            bn_param: MutableMapping[str, Any]) -> tuple[np.ndarray, Cache]:
+    """Normalize each channel of ``x`` (N, C, H, W) over the batch and the pixels, then scale
+    by ``gamma`` and shift by ``beta`` (C,). Returns ``(out, cache)``, out (N, C, H, W)."""
+    check_inputs("spatial_batchnorm.forward", x, gamma, beta, bn_param)
+    n, c, h, w = x.shape
     # BEGIN SOLUTION hint: x as a (N*H*W, C) matrix, a row per pixel; batchnorm; undo the reshape
     rows = x.transpose(0, 2, 3, 1).reshape(n * h * w, c)
-    with check.errors_named(op, "batchnorm.forward"):  # bn_param errors name this function
-        out_rows, bn_cache = batchnorm.forward(rows, gamma, beta, bn_param)
+    out_rows, bn_cache = batchnorm.forward(rows, gamma, beta, bn_param)
     out = np.ascontiguousarray(out_rows.reshape(n, h, w, c).transpose(0, 3, 1, 2))
     # END SOLUTION
-    return out, (bn_cache, x.shape)
+    return out, (bn_cache, x.shape, x.dtype)
 
 
 def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(dx, dgamma, dbeta)`` for an upstream gradient ``dout`` of shape (N, C, H, W)."""
     op = "spatial_batchnorm.backward"
-    bn_cache, x_shape = cache
+    bn_cache, x_shape, dtype = cache
     check.float_array(op, "dout", dout)
     check.shape_is(op, "dout", dout, x_shape, "to match the forward output")
+    check.dtype_is(op, "dout", dout, dtype, "x")
     n, c, h, w = x_shape
     # BEGIN SOLUTION hint: reshape dout as forward reshaped x, reuse batchnorm's backward, undo it
     dout_rows = dout.transpose(0, 2, 3, 1).reshape(n * h * w, c)
-    with check.errors_named(op, "batchnorm.backward"):  # e.g. a dout of the wrong dtype
-        drows, dgamma, dbeta = batchnorm.backward(dout_rows, bn_cache)
+    drows, dgamma, dbeta = batchnorm.backward(dout_rows, bn_cache)
     dx = np.ascontiguousarray(drows.reshape(n, h, w, c).transpose(0, 3, 1, 2))
     # END SOLUTION
     return dx, dgamma, dbeta
