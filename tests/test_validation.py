@@ -103,3 +103,31 @@ def test_dtype_is():
     with pytest.raises(TypeError, match=r"op: dout has dtype float32 but x has dtype float64"):
         dtype_is("op", "dout", np.ones(2, np.float32), F64, "x")
 
+
+
+def test_bn_param_checks_and_creates_the_running_statistics():
+    from handgrad._validation import bn_param
+
+    param = {"mode": "train"}
+    mode, eps, momentum, mean, var = bn_param("op", param, 3, F32, "x's channels")
+    assert (mode, eps, momentum) == ("train", 1e-5, 0.9)
+    assert param["running_mean"] is mean and mean.dtype == F32 and mean.shape == (3,)
+    assert param["running_var"] is var and not var.any()
+    with pytest.raises(ValueError, match=r"op: bn_param\['running_mean'\] must have shape \(3,\) "
+                                         r"to match x's channels, got \(2,\)"):
+        bn_param("op", {"mode": "test", "running_mean": np.zeros(2)}, 3, F64, "x's channels")
+    with pytest.raises(TypeError, match=r"op: bn_param\['running_var'\] has dtype float64 but x "
+                                        r"has dtype float32"):
+        bn_param("op", {"mode": "test", "running_var": np.ones(3)}, 3, F32)
+    read_only = np.zeros(3)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match=r"running_mean'\] is read-only, but train mode"):
+        bn_param("op", {"mode": "train", "running_mean": read_only}, 3, F64)
+    bn_param("op", {"mode": "test", "running_mean": read_only}, 3, F64)   # test mode reads only
+    with pytest.raises(ValueError, match=r"running_var'\] has negative entries"):
+        bn_param("op", {"mode": "test", "running_var": -np.ones(3)}, 3, F64)
+    with pytest.raises(ValueError, match=r"op: bn_param\['momentum'\] must be in \[0, 1\], "
+                                         r"got 1\.5"):
+        bn_param("op", {"mode": "train", "momentum": 1.5}, 3, F64)
+    with pytest.raises(ValueError, match=r"op: bn_param\['eps'\] must be in \(0, inf\], got 0\.0"):
+        bn_param("op", {"mode": "train", "eps": 0.0}, 3, F64)

@@ -50,14 +50,13 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, *, G: int,
     pixels = flat.shape[1] // c
     k = flat.shape[1] // G                                  # values per group
     out = np.empty_like(flat)
-    mu, inv = np.empty(n * G, dtype), np.empty(n * G, dtype)
-    mean_weights = np.full(k, 1.0 / k, dtype)
+    mu = flat.reshape(n * G, k) @ np.full(k, 1.0 / k, dtype)    # every group's mean at once
+    inv = np.empty(n * G, dtype)
     # gamma and beta repeated over their channel's pixels: one row of C*H*W for every example
     gamma_rep, beta_rep = np.repeat(gamma, pixels), np.repeat(beta, pixels)
     for s in row_blocks(n, flat.shape[1] * flat.itemsize):
         g = slice(s.start * G, s.stop * G)                  # the blocks' groups, (rows, K)
         xg, og = flat[s].reshape(-1, k), out[s].reshape(-1, k)
-        np.dot(xg, mean_weights, out=mu[g])
         np.subtract(xg, mu[g, None], out=og)
         var = np.einsum("ij,ij->i", og, og)
         var *= 1.0 / k
@@ -85,22 +84,23 @@ def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np
     dflat = np.ascontiguousarray(dout).reshape(n, -1)
     dx = np.empty_like(dflat)
     rows = block_rows(n, flat.shape[1] * flat.itemsize)
-    centred, product = (np.empty((rows, flat.shape[1]), dtype) for _ in range(2))
+    centred = np.empty((rows, flat.shape[1]), dtype)
     gamma_rep = np.repeat(gamma, pixels)
-    ones = np.ones(pixels, dtype)
-    dgamma, dbeta = np.zeros(c, dtype), np.zeros(c, dtype)
+    gammas = gamma.reshape(G, per_group)
+    # per (example, channel): the sum of dout over the pixels, for every example at once
+    dout_sums = (dflat.reshape(-1, pixels) @ np.ones(pixels, dtype)).reshape(n, G, per_group)
+    dbeta = dout_sums.sum(axis=0).reshape(c)
+    dgamma = np.zeros(c, dtype)
     for s in row_blocks(n, flat.shape[1] * flat.itemsize):
         g = slice(s.start * G, s.stop * G)
         count = s.stop - s.start
-        xc, p = centred[:count], product[:count]
+        xc = centred[:count]
         np.subtract(flat[s].reshape(-1, k), mu[g, None], out=xc.reshape(-1, k))
-        np.multiply(xc, dflat[s], out=p)                    # dout * (x - mu)
-        s1 = (dflat[s].reshape(-1, pixels) @ ones).reshape(count, G, per_group)
-        s2 = (p.reshape(-1, pixels) @ ones).reshape(count, G, per_group)
-        ig = inv[g].reshape(count, G, 1)
-        dbeta += s1.sum(axis=0).reshape(c)
-        dgamma += (s2 * ig).sum(axis=0).reshape(c)
-        gammas = gamma.reshape(G, per_group)
+        s1 = dout_sums[s]
+        # per (example, channel): the sum of dout * (x - mu) over the pixels
+        s2 = np.einsum("ij,ij->i", dflat[s].reshape(-1, pixels),
+                       xc.reshape(-1, pixels)).reshape(count, G, per_group)
+        dgamma += (s2 * inv[g].reshape(count, G, 1)).sum(axis=0).reshape(c)
         a = (s1 * gammas).sum(axis=2).reshape(-1) * (1.0 / k)            # mean of dxhat
         b = (s2 * gammas).sum(axis=2).reshape(-1) * inv[g] * (1.0 / k)   # mean of dxhat*xhat
         # dx = inv * (gamma * dout - a - xhat * b), with xhat = (x - mu) * inv

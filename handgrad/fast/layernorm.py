@@ -42,11 +42,10 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     rows = np.ascontiguousarray(x).reshape(-1, d)
     m = rows.shape[0]
     out = np.empty_like(rows)
-    mu, inv = np.empty(m, dtype), np.empty(m, dtype)
-    mean_weights = np.full(d, 1.0 / d, dtype)
+    mu = rows @ np.full(d, 1.0 / d, dtype)          # every row's mean in one BLAS call
+    inv = np.empty(m, dtype)
     for s in row_blocks(m, d * rows.itemsize):
         xb, ob = rows[s], out[s]
-        np.dot(xb, mean_weights, out=mu[s])
         np.subtract(xb, mu[s, None], out=ob)
         var = np.einsum("ij,ij->i", ob, ob)
         var *= 1.0 / d
@@ -71,6 +70,8 @@ def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np
     dx = np.empty_like(drows)
     scratch = np.empty((block_rows(m, d * rows.itemsize), d), rows.dtype)
     dbeta = np.ones(m, rows.dtype) @ drows
+    mean_dxhat = drows @ gamma                     # a, times D, for every row at once
+    mean_dxhat *= 1.0 / d
     dgamma = np.zeros(d, rows.dtype)
     for s in row_blocks(m, d * rows.itemsize):
         xb, db, dxb = rows[s], drows[s], dx[s]
@@ -79,8 +80,7 @@ def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np
         np.subtract(xb, mu[s, None], out=work)
         work *= db                                  # dout * (x - mu)
         dgamma += ib @ work
-        a = db @ gamma
-        a *= 1.0 / d
+        a = mean_dxhat[s]
         b = work @ gamma
         b *= ib * (1.0 / d)
         k1 = ib * ib * b

@@ -2,16 +2,19 @@
 messages of :mod:`handgrad.layers.spatial_batchnorm`, computed on x's own NCHW memory.
 
 The readable version transposes x to one row per pixel and back, twice per call. Here x is
-seen as (N*C, H*W) rows, one per (example, channel), and every step folds into per-row
-coefficients: with ``mu``, ``inv = 1 / sqrt(var + eps)`` and ``A = gamma * inv`` per channel
-and ``m = N*H*W``,
+seen as (N, C*H*W), one row per example, and every per-channel vector is repeated over its
+channel's pixels once, so each step is a long row-against-row pass in cache-sized blocks of
+examples. With ``mu``, ``inv = 1 / sqrt(var + eps)`` and ``A = gamma * inv`` per channel and
+``m = N*H*W``,
 
-    out = (x - mu) * A + beta
-    dx  = A * dout - (x - mu) * (A * inv * dgamma / m) - A * dbeta / m
+    out    = (x - mu) * A + beta
+    dx     = A * dout - (x - mu) * (A * inv * dgamma / m) - A * dbeta / m
+    dgamma = inv * sum of dout * (x - mu)          dbeta = sum of dout
 
-The per-row sums come from one matrix-vector product (``rows @ ones``) or one ``einsum`` per
-block of rows; the variance and dgamma are sums of centred values, so a large mean does not
-cancel away the spread.
+the readable version's batchnorm gradient, per channel. The per-channel sums come from a
+matrix-vector product (``rows @ ones``) or an ``einsum`` over rows of H*W pixels; the variance
+and dgamma are sums of centred values, so a large mean does not cancel away the spread. The
+cache keeps x itself (not copied): do not modify x before ``backward``.
 """
 
 from __future__ import annotations

@@ -102,7 +102,8 @@ def forward(x: np.ndarray, dropout_param: MutableMapping[str, Any]) -> tuple[np.
     # BEGIN SOLUTION hint: train: draw the mask as the docstring says, keep, rescale; test: copy x
     if mode == "train":
         mask = rng.random(x.shape) < keep_prob
-        out = x * mask / keep_prob
+        out = x * mask
+        out /= keep_prob                # in place: no second full-size temporary
     else:
         mask = None
         out = x.copy()
@@ -120,7 +121,8 @@ def backward(dout: np.ndarray, cache: Cache) -> np.ndarray:
     check.dtype_is(op, "dout", dout, dtype, "x")
     # BEGIN SOLUTION hint: which units did the cached mask keep, and by what were they scaled?
     if mode == "train":
-        dx = dout * mask / keep_prob
+        dx = dout * mask
+        dx /= keep_prob                 # in place, as in forward
     else:
         dx = dout.copy()
     # END SOLUTION

@@ -26,10 +26,12 @@ per (example, group) and ``dxhat = dout * gamma[c]`` per channel, seen as (N, G,
     dbeta[c]  = sum of dout[:, c] over N, H and W
     dgamma[c] = sum of (dout * xhat)[:, c] over N, H and W
     dx        = inv_std * (dxhat - mean(dxhat, axis=2) - xhat * mean(dxhat * xhat, axis=2))
+
+    which is layer normalization's gradient within each group.
     END DERIVATION
 
-which is layer normalization's gradient within each group. The cache keeps xhat, gamma (not
-copied: do not modify it in place before ``backward``), inv_std and G.
+The cache keeps xhat, gamma (not copied: do not modify it in place before ``backward``),
+inv_std and G.
 """
 
 from __future__ import annotations

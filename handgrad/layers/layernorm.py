@@ -22,11 +22,13 @@ per row and ``dxhat = dout * gamma``:
     dbeta  = sum of dout over every axis but the last
     dgamma = sum of dout * xhat over every axis but the last
     dx     = inv_std * (dxhat - mean(dxhat, axis=-1) - xhat * mean(dxhat * xhat, axis=-1))
+
+    A row's mean and variance depend on all of that row's entries, hence the two row means
+    in dx; each row of dx sums to zero.
     END DERIVATION
 
-A row's mean and variance depend on all of that row's entries, hence the two row means in dx;
-each row of dx sums to zero. The cache keeps xhat, gamma (not copied: do not modify it in place
-before ``backward``) and inv_std.
+The cache keeps xhat, gamma (not copied: do not modify it in place before ``backward``) and
+inv_std.
 """
 
 from __future__ import annotations

@@ -9,10 +9,10 @@ Shapes: scores (N, C) float, y (N,) integer labels in [0, C); loss is a NumPy sc
 dtype; dscores has scores' shape and dtype (y gets no gradient). ``margin > 0`` (default 1.0,
 CS231n's delta) is a keyword.
 
-A wrong class costs nothing once its score is at least ``margin`` below the correct one, and
-then passes no gradient: unlike softmax cross-entropy, a well-classified example stops
-contributing. ``torch.nn.functional.multi_margin_loss(scores, y, margin=margin)`` is the same
-loss divided by C (PyTorch averages the hinge terms over the classes too), so
+A wrong class costs nothing once its score is at least ``margin`` below the correct one:
+unlike softmax cross-entropy, a well-classified example stops contributing.
+``torch.nn.functional.multi_margin_loss(scores, y, margin=margin)`` is the same loss divided
+by C (PyTorch averages the hinge terms over the classes too), so
 ``svm.forward(scores, y)[0] == C * multi_margin_loss(scores, y)``.
 
 Local gradient, for an upstream scalar ``dout``, with ``active[i, j] = 1`` where
@@ -21,10 +21,10 @@ Local gradient, for an upstream scalar ``dout``, with ``active[i, j] = 1`` where
     BEGIN DERIVATION
     dscores[i, j]    = dout / N * active[i, j]                       for j != y[i]
     dscores[i, y[i]] = -dout / N * sum_j active[i, j]
-    END DERIVATION
 
-Every row of dscores sums to zero: each violated margin pushes its wrong class down and the
-correct class up by the same amount.
+    Every row of dscores sums to zero: each violated margin pushes its wrong class down and
+    the correct class up by the same amount.
+    END DERIVATION
 """
 
 from __future__ import annotations
