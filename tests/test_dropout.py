@@ -30,8 +30,8 @@ def test_kept_units_are_scaled_and_dropped_units_are_zero():
     assert 0 < mask.sum() < mask.size           # the seed keeps some units and drops others
     for idx in np.ndindex(x.shape):
         assert out[idx] == (2.0 * x[idx] if mask[idx] else 0.0)
-    np.testing.assert_array_equal(cache.mask, mask)
-    assert cache.mask.dtype == np.bool_ and cache.keep_prob == 0.5 and cache.mode == "train"
+    np.testing.assert_array_equal(cache.mask, np.where(mask, 2.0, 0.0))   # scaled: 1 / 0.5
+    assert cache.mask.dtype == x.dtype and cache.keep_prob == 0.5 and cache.mode == "train"
 
 
 @pytest.mark.parametrize("shape", [(7, 5), (2, 3, 4, 5), (1, 9)])
@@ -41,7 +41,9 @@ def test_a_seed_gives_the_documented_mask_every_call_and_in_both_dtypes(shape, k
     mask = documented_mask(11, shape, keep_prob)
     for dtype in (np.float64, np.float32, np.float64):
         out, cache = dropout.forward(x.astype(dtype), train_param(keep_prob, seed=11))
-        np.testing.assert_array_equal(cache.mask, mask)
+        np.testing.assert_array_equal(cache.mask != 0, mask)
+        assert cache.mask.dtype == dtype
+        np.testing.assert_allclose(cache.mask[mask], 1 / keep_prob, rtol=1e-7)
         expected = np.where(mask, x.astype(dtype) / dtype(keep_prob), 0)
         np.testing.assert_allclose(out, expected, rtol=2e-7 if dtype == np.float32 else 1e-15)
 
@@ -53,7 +55,7 @@ def test_the_expected_output_is_the_input():
     out, cache = dropout.forward(x, train_param(0.3, seed=0))
     size, p = x.size, 0.3
     share_se = np.sqrt(p * (1 - p) / size)
-    assert abs(cache.mask.mean() - p) < 5 * share_se
+    assert abs((cache.mask != 0).mean() - p) < 5 * share_se
     assert abs(out.mean() - 2.5) < 5 * share_se * 2.5 / p
     assert set(np.unique(out)) == {0.0, 2.5 / 0.3}
 
@@ -84,8 +86,8 @@ def test_test_mode_is_the_identity_and_draws_nothing():
 def test_a_generator_gives_a_new_mask_every_call_reproducible_from_its_seed():
     x = np.ones((20, 30))
     rng = np.random.default_rng(42)
-    first = dropout.forward(x, train_param(0.5, rng=rng))[1].mask
-    second = dropout.forward(x, train_param(0.5, rng=rng))[1].mask
+    first = dropout.forward(x, train_param(0.5, rng=rng))[1].mask != 0
+    second = dropout.forward(x, train_param(0.5, rng=rng))[1].mask != 0
     assert not np.array_equal(first, second)
     again = np.random.default_rng(42)
     np.testing.assert_array_equal(first, again.random(x.shape) < 0.5)
@@ -110,7 +112,7 @@ def test_backward_uses_the_cached_mask_and_draws_nothing():
     dx = dropout.backward(dout, cache)
     assert rng.bit_generator.state == state
     for idx in np.ndindex(x.shape):
-        assert dx[idx] == (dout[idx] / 0.4 if cache.mask[idx] else 0.0)
+        assert dx[idx] == pytest.approx(dout[idx] / 0.4 if cache.mask[idx] else 0.0, rel=1e-15)
     np.testing.assert_array_equal(dropout.backward(dout, cache), dx)
 
 
@@ -153,7 +155,7 @@ def test_non_contiguous_input_gets_the_mask_of_its_logical_positions():
     big = np.random.default_rng(13).standard_normal((8, 10))
     x = big[::2, 1::3]                                  # (4, 3) strided view
     out, cache = dropout.forward(x, train_param(0.5, seed=4))
-    np.testing.assert_array_equal(cache.mask, documented_mask(4, (4, 3), 0.5))
+    np.testing.assert_array_equal(cache.mask != 0, documented_mask(4, (4, 3), 0.5))
     out_c, _ = dropout.forward(np.ascontiguousarray(x), train_param(0.5, seed=4))
     np.testing.assert_array_equal(out, out_c)
 

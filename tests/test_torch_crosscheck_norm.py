@@ -79,7 +79,7 @@ def test_dropout_is_x_times_mask_over_keep_prob(shape, keep_prob, dtype):
     x, dout = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
     out, (dx,), cache = run(dropout, (x, {"mode": "train", "keep_prob": keep_prob, "seed": 3}),
                             dout)
-    xt, mask = leaf(x), torch.from_numpy(cache.mask)
+    xt, mask = leaf(x), torch.from_numpy(cache.mask != 0)     # the kept units
     ref = xt * mask / keep_prob
     ref.backward(torch.from_numpy(dout))
     assert_close("out", out, ref, dtype)
@@ -101,7 +101,8 @@ def test_dropout_keep_prob_is_one_minus_torch_p_and_backward_follows_the_mask(dt
     # PyTorch's output is handgrad's formula with PyTorch's mask ...
     assert_close("torch out = x * mask / keep_prob", x * mask / dtype(keep_prob), ref, dtype)
     # ... and handgrad's backward, given that mask, is PyTorch's gradient
-    cache = dropout.Cache("train", keep_prob, mask, x.shape, np.dtype(dtype))
+    cache = dropout.Cache("train", keep_prob, (mask / keep_prob).astype(dtype), x.shape,
+                          np.dtype(dtype))
     assert_close("dx", dropout.backward(dout, cache), xt.grad, dtype)
     assert_close("test mode", dropout.forward(x, {"mode": "test", "keep_prob": keep_prob})[0],
                  F.dropout(torch.from_numpy(x), p=1 - keep_prob, training=False), dtype)

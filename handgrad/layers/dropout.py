@@ -2,10 +2,12 @@
 and scaled by ``1 / keep_prob``, so the expected output equals the input and test mode needs no
 rescaling.
 
-Train mode, with ``mask`` a boolean array of x's shape (True where the unit is kept)::
+Train mode, with ``keep`` a boolean array of x's shape (True where the unit is kept) and
+``mask`` its scaled version, ``1 / keep_prob`` where a unit is kept and 0 where it is dropped::
 
-    out = x * mask / keep_prob            # E[out] = x
-    out = x                               # test mode: the identity (out is a copy of x)
+    mask = keep / keep_prob               # in x's dtype
+    out  = x * mask                       # E[out] = x
+    out  = x                              # test mode: the identity (out is a copy of x)
 
 Shapes: x of any shape (N, ...); out and dx have x's shape and dtype.
 
@@ -24,9 +26,9 @@ Any other key is an error. How the mask is drawn, in train mode (test mode draws
     rng  = np.random.default_rng(seed)          # when "seed" is given: the SAME mask every call
          = dropout_param["rng"]                 # else the caller's generator, which advances
          = np.random.default_rng()              # else fresh entropy from the OS: a new mask
-    mask = rng.random(x.shape) < keep_prob      # float64 uniforms in [0, 1), whatever x's dtype
+    keep = rng.random(x.shape) < keep_prob      # float64 uniforms in [0, 1), whatever x's dtype
 
-so a seed gives the same mask for float32 and float64 inputs of one shape. A fixed seed is what
+so a seed keeps the same units for float32 and float64 inputs of one shape. A fixed seed is what
 gradient checking needs (every forward call sees the same mask); for training pass ``rng``
 (e.g. ``np.random.default_rng(0)``, reproducible over a whole run) or nothing, or every step
 drops the same units.
@@ -34,12 +36,13 @@ drops the same units.
 Local gradient:
 
     BEGIN DERIVATION
-    dx = dout * mask / keep_prob          (train mode: the kept units pass the scaled gradient)
+    dx = dout * mask                      (train mode: the kept units pass the scaled gradient)
     dx = dout                             (test mode)
     END DERIVATION
 
-The cache holds the mode, ``keep_prob`` and the mask (``cache.mask``; None in test mode), and
-``backward`` uses that cached mask: it never draws again.
+The cache holds the mode, ``keep_prob`` and the scaled mask (``cache.mask``, CS231n's
+convention; ``cache.mask != 0`` is ``keep``; None in test mode), and ``backward`` uses that
+cached mask: it never draws again.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ class Cache(NamedTuple):
 
     mode: str
     keep_prob: float
-    mask: np.ndarray | None       # bool, x's shape, True where kept; None in test mode
+    mask: np.ndarray | None       # x's shape and dtype: 1 / keep_prob where kept, else 0
     shape: tuple[int, ...]        # x's shape and dtype, to check dout against
     dtype: np.dtype
 
@@ -101,9 +104,9 @@ def forward(x: np.ndarray, dropout_param: MutableMapping[str, Any]) -> tuple[np.
     rng = _mask_generator(op, dropout_param)
     # BEGIN SOLUTION hint: train: draw the mask as the docstring says, keep, rescale; test: copy x
     if mode == "train":
-        mask = rng.random(x.shape) < keep_prob
+        keep = rng.random(x.shape) < keep_prob
+        mask = keep * x.dtype.type(1 / keep_prob)       # a scalar of x's dtype keeps the dtype
         out = x * mask
-        out /= keep_prob                # in place: no second full-size temporary
     else:
         mask = None
         out = x.copy()
@@ -122,7 +125,6 @@ def backward(dout: np.ndarray, cache: Cache) -> np.ndarray:
     # BEGIN SOLUTION hint: which units did the cached mask keep, and by what were they scaled?
     if mode == "train":
         dx = dout * mask
-        dx /= keep_prob                 # in place, as in forward
     else:
         dx = dout.copy()
     # END SOLUTION
