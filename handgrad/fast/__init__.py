@@ -1,0 +1,9 @@
+"""Tuned twins of the readable layers, for training: the same contract, arguments and error
+messages as their readable versions in :mod:`handgrad.layers`, computed with fewer passes over
+memory (algebra that folds several elementwise steps into one, cache-sized blocks of rows,
+buffers reused within a call). Each twin is tested against its readable version; the readable
+version is the one the docs show and assignments hand out.
+
+A twin's cache is its own: pass the cache of ``handgrad.fast.layernorm.forward`` to
+``handgrad.fast.layernorm.backward``, never to the readable module's backward.
+"""
