@@ -407,11 +407,125 @@ def make_case(op: str, dtype: np.dtype, seed: int) -> Case:
                     (x, h0, wx, wh, b), {"activation": "tanh"}, dout,
                     ("h", "dx", "dh0", "dWx", "dWh", "db"), torch_setup=setup)
 
+    if op == "dropout":
+        x, dout = randn(256, 4096), randn(256, 4096)
+        keep_prob, mask_seed = 0.5, seed + 1
+        dropout_param = {"mode": "train", "keep_prob": keep_prob, "seed": mask_seed}
+
+        def setup(torch):
+            # PyTorch cannot draw handgrad's mask: the row is timed with F.dropout, what a
+            # PyTorch user writes, and verified against autograd of x * mask / keep_prob with
+            # the mask handgrad documents (default_rng(seed).random(shape) < keep_prob).
+            xt, dt = _leaf(torch, x), _const(torch, dout)
+            mask = torch.from_numpy(np.random.default_rng(mask_seed).random(x.shape) < keep_prob)
+
+            def run():
+                out = torch.nn.functional.dropout(xt, p=1 - keep_prob, training=True)
+                return out, torch.autograd.grad(out, (xt,), dt)
+
+            def convert(res):
+                out = xt * mask / keep_prob
+                (dx,) = torch.autograd.grad(out, (xt,), dt)
+                return [_np(out), _np(dx)]
+
+            return run, convert
+
+        return Case(op, "handgrad.layers.dropout", f"256x4096 keep {keep_prob:g}", MEMORY_BAR,
+                    (x, dropout_param), {}, dout, ("out", "dx"), torch_setup=setup)
+
+    if op == "layernorm":
+        x = randn(256, 1024, scale=2.0, shift=1.0)
+        gamma, beta = randn(1024, scale=0.1, shift=1.0), randn(1024, scale=0.1)
+        dout = randn(256, 1024)
+
+        def setup(torch):
+            xt, gt, bt = _leaf(torch, x), _leaf(torch, gamma), _leaf(torch, beta)
+            dt = _const(torch, dout)
+
+            def run():
+                out = torch.nn.functional.layer_norm(xt, (1024,), gt, bt, eps=1e-5)
+                return out, torch.autograd.grad(out, (xt, gt, bt), dt)
+
+            def convert(res):
+                out, grads = res
+                return [_np(out)] + [_np(g) for g in grads]
+
+            return run, convert
+
+        return Case(op, "handgrad.fast.layernorm", "256x1024", MEMORY_BAR, (x, gamma, beta),
+                    {}, dout, ("out", "dx", "dgamma", "dbeta"), torch_setup=setup)
+
+    if op in ("spatial_bn", "groupnorm"):
+        x = randn(64, 32, 16, 16, scale=2.0, shift=1.0)
+        gamma, beta = randn(32, scale=0.1, shift=1.0), randn(32, scale=0.1)
+        dout = randn(64, 32, 16, 16)
+        names = ("out", "dx", "dgamma", "dbeta")
+        if op == "groupnorm":
+            def gn_setup(torch):
+                xt, gt, bt = _leaf(torch, x), _leaf(torch, gamma), _leaf(torch, beta)
+                dt = _const(torch, dout)
+
+                def run():
+                    out = torch.nn.functional.group_norm(xt, 8, gt, bt, eps=1e-5)
+                    return out, torch.autograd.grad(out, (xt, gt, bt), dt)
+
+                def convert(res):
+                    out, grads = res
+                    return [_np(out)] + [_np(g) for g in grads]
+
+                return run, convert
+
+            return Case(op, "handgrad.fast.groupnorm", "64x32x16x16 G=8", MEMORY_BAR,
+                        (x, gamma, beta), {"G": 8}, dout, names, torch_setup=gn_setup)
+
+        def sbn_fresh():
+            return (x, gamma, beta, {"mode": "train", "eps": 1e-5, "momentum": 0.9})
+
+        def sbn_setup(torch):
+            xt, gt, bt = _leaf(torch, x), _leaf(torch, gamma), _leaf(torch, beta)
+            dt = _const(torch, dout)
+            rm, rv = torch.zeros(32, dtype=xt.dtype), torch.ones(32, dtype=xt.dtype)
+
+            def run():
+                out = torch.nn.functional.batch_norm(xt, rm, rv, gt, bt, training=True,
+                                                     momentum=0.1, eps=1e-5)
+                return out, torch.autograd.grad(out, (xt, gt, bt), dt)
+
+            def convert(res):
+                out, grads = res
+                return [_np(out)] + [_np(g) for g in grads]
+
+            return run, convert
+
+        return Case(op, "handgrad.fast.spatial_batchnorm", "64x32x16x16 train", MEMORY_BAR,
+                    sbn_fresh(), {}, dout, names, fresh_args=sbn_fresh, torch_setup=sbn_setup)
+
+    if op == "svm":
+        scores = randn(256, 1000, scale=2.0)
+        y = rng.integers(0, 1000, size=256)
+
+        def setup(torch):
+            st, yt = _leaf(torch, scores), torch.from_numpy(y.astype(np.int64))
+
+            def run():
+                loss = torch.nn.functional.multi_margin_loss(st, yt)
+                return loss, torch.autograd.grad(loss, (st,))
+
+            def convert(res):
+                # multi_margin_loss also divides by the number of classes: handgrad's is C times it
+                loss, (ds,) = res
+                return [_np(loss) * 1000, _np(ds) * 1000]
+
+            return run, convert
+
+        return Case(op, "handgrad.losses.svm", "256x1000", MEMORY_BAR, (scores, y), {}, 1.0,
+                    ("loss", "dscores"), torch_setup=setup)
+
     raise ValueError(f"unknown op {op!r}")
 
 
 OPS = ("affine", "relu", "sigmoid", "tanh", "batchnorm", "softmax_ce", "huber", "mse", "rnn",
-       *SEQUENCE_CASES)
+       "dropout", "layernorm", "spatial_bn", "groupnorm", "svm", *SEQUENCE_CASES)
 
 
 # --- verification --------------------------------------------------------------------------------

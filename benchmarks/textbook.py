@@ -181,6 +181,104 @@ def rnn_backward(dh, cache):
     return dx, dprev_h, dWx, dWh, db
 
 
+# dropout (inverted), the mask drawn as handgrad documents it so the rows can be verified ------
+def dropout_forward(x, dropout_param):
+    keep_prob = dropout_param["keep_prob"]
+    if dropout_param["mode"] != "train":
+        return x, None
+    rng = np.random.default_rng(dropout_param.get("seed"))
+    mask = (rng.random(x.shape) < keep_prob) / keep_prob
+    out = x * mask
+    return out, mask
+
+
+def dropout_backward(dout, cache):
+    mask = cache
+    return dout if mask is None else dout * mask
+
+
+# layernorm, CS231n style ----------------------------------------------------------------------
+def layernorm_forward(x, gamma, beta, eps=1e-5):
+    mu = np.mean(x, axis=1, keepdims=True)
+    xc = x - mu
+    var = np.mean(xc ** 2, axis=1, keepdims=True)
+    std = np.sqrt(var + eps)
+    xhat = xc / std
+    out = gamma * xhat + beta
+    return out, (xhat, gamma, std)
+
+
+def layernorm_backward(dout, cache):
+    xhat, gamma, std = cache
+    d = dout.shape[1]
+    dbeta = np.sum(dout, axis=0)
+    dgamma = np.sum(dout * xhat, axis=0)
+    dxhat = dout * gamma
+    dx = (1.0 / d) / std * (d * dxhat - np.sum(dxhat, axis=1, keepdims=True)
+                            - xhat * np.sum(dxhat * xhat, axis=1, keepdims=True))
+    return dx, dgamma, dbeta
+
+
+# spatial batchnorm: batchnorm of the (N*H*W, C) pixel rows -----------------------------------
+def spatial_batchnorm_forward(x, gamma, beta, bn_param):
+    n, c, h, w = x.shape
+    rows = x.transpose(0, 2, 3, 1).reshape(-1, c)
+    out, cache = batchnorm_forward(rows, gamma, beta, bn_param)
+    return out.reshape(n, h, w, c).transpose(0, 3, 1, 2), (cache, x.shape)
+
+
+def spatial_batchnorm_backward(dout, cache):
+    bn_cache, (n, c, h, w) = cache
+    drows, dgamma, dbeta = batchnorm_backward(dout.transpose(0, 2, 3, 1).reshape(-1, c), bn_cache)
+    return drows.reshape(n, h, w, c).transpose(0, 3, 1, 2), dgamma, dbeta
+
+
+# group normalization, CS231n style ------------------------------------------------------------
+def groupnorm_forward(x, gamma, beta, G, eps=1e-5):
+    n, c, h, w = x.shape
+    xg = x.reshape(n, G, -1)
+    mu = np.mean(xg, axis=2, keepdims=True)
+    var = np.var(xg, axis=2, keepdims=True)
+    std = np.sqrt(var + eps)
+    xhat = ((xg - mu) / std).reshape(x.shape)
+    out = gamma.reshape(1, c, 1, 1) * xhat + beta.reshape(1, c, 1, 1)
+    return out, (xhat, gamma, std, G)
+
+
+def groupnorm_backward(dout, cache):
+    xhat, gamma, std, G = cache
+    n, c, h, w = dout.shape
+    dbeta = np.sum(dout, axis=(0, 2, 3))
+    dgamma = np.sum(dout * xhat, axis=(0, 2, 3))
+    dxhat = (dout * gamma.reshape(1, c, 1, 1)).reshape(n, G, -1)
+    xhat_g = xhat.reshape(n, G, -1)
+    m = xhat_g.shape[2]
+    dx = (1.0 / m) / std * (m * dxhat - np.sum(dxhat, axis=2, keepdims=True)
+                            - xhat_g * np.sum(dxhat * xhat_g, axis=2, keepdims=True))
+    return dx.reshape(dout.shape), dgamma, dbeta
+
+
+# multiclass SVM loss, CS231n's vectorized version split into forward and backward ------------
+def svm_forward(scores, y, margin=1.0):
+    n = scores.shape[0]
+    correct = scores[np.arange(n), y]
+    margins = np.maximum(0, scores - correct[:, np.newaxis] + margin)
+    margins[np.arange(n), y] = 0
+    loss = np.sum(margins) / n
+    return loss, (margins, y)
+
+
+def svm_backward(dout, cache):
+    margins, y = cache
+    n = margins.shape[0]
+    num_pos = np.sum(margins > 0, axis=1)
+    dscores = np.zeros_like(margins)
+    dscores[margins > 0] = 1
+    dscores[np.arange(n), y] -= num_pos
+    dscores /= n
+    return dscores * dout
+
+
 # lstm, one step at a time (gates i, f, o, g) ----------------------------------------------
 def _sigmoid(a):
     z = np.exp(-np.abs(a))
@@ -302,6 +400,12 @@ OPS = {
     "huber": SimpleNamespace(forward=huber_forward, backward=huber_backward),
     "mse": SimpleNamespace(forward=mse_forward, backward=mse_backward),
     "rnn": SimpleNamespace(forward=rnn_forward, backward=rnn_backward),
+    "dropout": SimpleNamespace(forward=dropout_forward, backward=dropout_backward),
+    "layernorm": SimpleNamespace(forward=layernorm_forward, backward=layernorm_backward),
+    "spatial_bn": SimpleNamespace(forward=spatial_batchnorm_forward,
+                                  backward=spatial_batchnorm_backward),
+    "groupnorm": SimpleNamespace(forward=groupnorm_forward, backward=groupnorm_backward),
+    "svm": SimpleNamespace(forward=svm_forward, backward=svm_backward),
     "lstm": SimpleNamespace(forward=lstm_forward, backward=lstm_backward),
     "attention": SimpleNamespace(forward=attention_forward, backward=attention_backward),
 }

@@ -7,7 +7,7 @@ Shape errors raise ``ValueError``; dtype and type errors raise ``TypeError``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, MutableMapping, Sequence
 from numbers import Integral, Real
 
 import numpy as np
@@ -55,6 +55,14 @@ def same_dtype(op: str, **arrays: np.ndarray) -> np.dtype:
             raise TypeError(f"{op}: {name} has dtype {arr.dtype} but {first_name} has dtype "
                             f"{first.dtype}; pass all float inputs in one dtype")
     return first.dtype
+
+
+def dtype_is(op: str, name: str, value: np.ndarray, dtype: np.dtype, source: str) -> None:
+    """Require ``value.dtype == dtype``, the dtype of the forward input ``source`` (for a
+    backward whose cache keeps the dtype but not the array)."""
+    if value.dtype != dtype:
+        raise TypeError(f"{op}: {name} has dtype {value.dtype} but {source} has dtype {dtype}; "
+                        f"pass all float inputs in one dtype")
 
 
 def shape_is(op: str, name: str, value: np.ndarray, expected: Sequence[int],
@@ -156,15 +164,12 @@ def positive_real(op: str, name: str, value: object) -> float:
 
 
 def divisor(op: str, name: str, value: object, total: int, what: str) -> int:
-    """Require a positive int (not a bool) that divides ``total`` (``what`` names the total,
-    e.g. 'D, the features of x'), such as the number of attention heads."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
-        raise TypeError(f"{op}: {name} must be a positive int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{op}: {name} must be at least 1, got {value}")
+    """Require a :func:`positive_int` that divides ``total`` (``what`` names the total, e.g.
+    'D, the features of x'), such as the number of attention heads."""
+    value = positive_int(op, name, value)
     if total % value:
         raise ValueError(f"{op}: {name} = {value} must divide {what} = {total}")
-    return int(value)
+    return value
 
 
 def scalar_dout(op: str, dout: object, dtype: np.dtype) -> np.floating:
@@ -184,3 +189,94 @@ def scalar_dout(op: str, dout: object, dtype: np.dtype) -> np.floating:
         raise TypeError(f"{op}: dout must be a real number (the upstream gradient of the loss), "
                         f"got {type(dout).__name__}")
     return dtype.type(dout)
+
+
+def real_in(op: str, name: str, value: object, low: float, high: float, *,
+            low_open: bool = False, high_open: bool = False) -> float:
+    """Require a real number (not a bool) in the interval from ``low`` to ``high``.
+
+    ``low_open`` / ``high_open`` exclude an end: ``real_in(op, "keep_prob", p, 0, 1,
+    low_open=True)`` accepts (0, 1]. NaN is never in range. Returns the value as a float.
+    """
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{op}: {name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    above = low < value if low_open else low <= value
+    below = value < high if high_open else value <= high
+    if not (above and below):
+        bounds = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"{op}: {name} must be in {bounds}, got {value!r}")
+    return value
+
+
+def positive_int(op: str, name: str, value: object) -> int:
+    """Require an integer >= 1 (a Python or NumPy integer, not a bool), such as a group count."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{op}: {name} must be a positive integer, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{op}: {name} must be a positive integer, got {int(value)}")
+    return int(value)
+
+
+def seed(op: str, name: str, value: object) -> int:
+    """Require a seed for ``np.random.default_rng``: an integer >= 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{op}: {name} must be an integer >= 0, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{op}: {name} must be an integer >= 0, got {int(value)}")
+    return int(value)
+
+
+def param_dict(op: str, name: str, value: object, allowed: Collection[str],
+               required: Mapping[str, str]) -> MutableMapping:
+    """Require a layer's param dict (``bn_param``, ``dropout_param``): a dict with no key
+    outside ``allowed`` and every key of ``required``, whose value says what that key holds
+    (``{"mode": "'train' or 'test'"}``). Returns the dict itself (layers may update it)."""
+    if not isinstance(value, MutableMapping):
+        raise TypeError(f"{op}: {name} must be a dict, got {type(value).__name__}")
+    unknown = sorted(str(k) for k in value if k not in allowed)
+    if unknown:
+        raise ValueError(f"{op}: unknown {name} key(s) {', '.join(map(repr, unknown))}; "
+                         f"allowed: {', '.join(map(repr, allowed))}")
+    for key, what in required.items():
+        if key not in value:
+            raise ValueError(f"{op}: {name} must have a {key!r} key, {what}")
+    return value
+
+
+BN_MODES = ("train", "test")
+BN_PARAM_KEYS = ("mode", "eps", "momentum", "running_mean", "running_var")
+
+
+def bn_param(op: str, value: object, d: int, dtype: np.dtype, features: str = "x's features",
+             *, default_eps: float = 1e-5, default_momentum: float = 0.9
+             ) -> tuple[str, float, float, np.ndarray, np.ndarray]:
+    """Check a batch normalization param dict (see :mod:`handgrad.layers.batchnorm`) for ``d``
+    features of ``dtype``; return ``(mode, eps, momentum, running_mean, running_var)``.
+
+    Absent running statistics are created as zeros of shape (d,) and stored in the dict (the
+    only change made to it); ``features`` names what the d entries match (e.g. "x's channels").
+    """
+    param_dict(op, "bn_param", value, BN_PARAM_KEYS, {"mode": "'train' or 'test'"})
+    mode = choice(op, "bn_param['mode']", value["mode"], BN_MODES)
+    eps = real_in(op, "bn_param['eps']", value.get("eps", default_eps), 0.0, np.inf,
+                  low_open=True)
+    momentum = real_in(op, "bn_param['momentum']", value.get("momentum", default_momentum),
+                       0.0, 1.0)
+    running = []
+    for key in ("running_mean", "running_var"):
+        if key not in value:
+            value[key] = np.zeros(d, dtype=dtype)
+        arr = float_array(op, f"bn_param[{key!r}]", value[key], ndim=1)
+        shape_is(op, f"bn_param[{key!r}]", arr, (d,), f"to match {features}")
+        if arr.dtype != dtype:
+            raise TypeError(f"{op}: bn_param[{key!r}] has dtype {arr.dtype} but x has dtype "
+                            f"{dtype}; keep the running statistics in x's dtype")
+        if mode == "train" and not arr.flags.writeable:
+            raise ValueError(f"{op}: bn_param[{key!r}] is read-only, but train mode updates it "
+                             f"in place")
+        running.append(arr)
+    if mode == "test" and np.any(running[1] < 0):
+        raise ValueError(f"{op}: bn_param['running_var'] has negative entries; a variance "
+                         f"cannot be negative")
+    return mode, eps, momentum, running[0], running[1]

@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "assign": ("handgrad.grading.assign_command", "turn an assignment into a student starter"),
     "check": ("handgrad.grading.check_command", "check your assignment work locally (students)"),
     "grade": ("handgrad.grading.grade_command", "grade a folder of submissions (instructors)"),
+    "practice": ("handgrad.practice.command",
+                 "work backpropagation by hand on small graphs with numbers"),
 }
 
 

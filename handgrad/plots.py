@@ -93,13 +93,21 @@ def plot_training(histories: Any, path: str | os.PathLike, title: str | None = N
 
     ``histories`` is a Solver, a dict of its histories (``loss_history``, ``train_acc_history``,
     ``val_acc_history``; the checkpoint names ``loss``, ``train_acc``, ``val_acc`` work too), or a
-    dict ``{label: Solver or history dict}`` to compare runs. Left panel: the loss at every
-    step, faint, with its moving average on top; right panel: train (dashed) and validation
-    (solid) accuracy per epoch (or mean squared error for regression runs), at the epochs of
+    dict ``{label: Solver or history dict}`` to compare runs; the picture is
+    :func:`training_figure`'s. The file is written atomically (temporary file, then rename) and
+    its parent folders are created. Returns the path.
+    """
+    return save(training_figure(histories, title), path)
+
+
+def training_figure(histories: Any, title: str | None = None) -> Any:
+    """The training curves of one or several runs, as a matplotlib ``Figure`` (Agg canvas).
+
+    ``histories`` as for :func:`plot_training`. Left panel: the loss at every step, faint,
+    with its moving average on top; right panel: train (dashed) and validation (solid)
+    accuracy per epoch (or mean squared error for regression runs), at the epochs of
     ``eval_epoch_history`` (checkpoint: ``eval_epoch``) when the run has it, so that an
-    evaluation at an early stop sits where the run stopped. The file is
-    written atomically (temporary file, then rename) and its parent folders are created.
-    Returns the path.
+    evaluation at an early stop sits where the run stopped. In a notebook, ``display`` it.
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -147,4 +155,4 @@ def plot_training(histories: Any, path: str | os.PathLike, title: str | None = N
         ax_metric.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    return save(fig, path)
+    return fig

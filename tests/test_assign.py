@@ -114,7 +114,8 @@ def test_assign_writes_a_complete_starter(pkg, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "triple.py" in printed and "3.5 points" in printed
     assert sorted(p.name for p in out.iterdir()) == [
-        "README.md", "assignment.toml", "handout.md", "square.py", "triple.py"]
+        "README.md", "assignment.toml", "handout.ipynb", "handout.md", "square.py",
+        "triple.py"]
     triple = (out / "triple.py").read_text()
     # forward is kept as reference code (markers removed), backward is stubbed
     assert "    out = np.multiply(x, 3.0)\n" in triple

@@ -307,14 +307,14 @@ def test_bad_arguments_raise_clear_errors(module):
     with pytest.raises(ValueError, match=r"attention\.forward: num_heads = 4 must divide D, "
                                          r"the features of x = 6"):
         fwd(*args, num_heads=4)
-    with pytest.raises(ValueError, match=r"attention\.forward: num_heads must be at least 1, "
-                                         r"got 0"):
+    with pytest.raises(ValueError, match=r"attention\.forward: num_heads must be a positive "
+                                         r"integer, got 0"):
         fwd(*args, num_heads=0)
     with pytest.raises(TypeError, match=r"attention\.forward: num_heads must be a positive "
-                                        r"int, got float"):
+                                        r"integer, got float"):
         fwd(*args, num_heads=2.0)
     with pytest.raises(TypeError, match=r"attention\.forward: num_heads must be a positive "
-                                        r"int, got bool"):
+                                        r"integer, got bool"):
         fwd(*args, num_heads=True)
     with pytest.raises(TypeError, match=r"missing 1 required keyword-only argument: "
                                         r"'num_heads'"):

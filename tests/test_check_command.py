@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from handgrad import cli
-from handgrad.grading import check_command, spec, starter
+from handgrad.grading import spec, starter, table
 
 ROOT = Path(__file__).resolve().parents[1] / "assignments"
 ANSI = re.compile(r"\033\[")
@@ -48,7 +48,7 @@ def test_render_table_statuses_points_and_total():
                message="backward raised ValueError: operands could not be broadcast"),
         result("huber_backward", "passed", 1.0, 1.0, max_rel_error=1e-12),
     ])
-    text = check_command.render(res, by_id, color=False)
+    text = table.render(res, by_id, color=False)
     assert not ANSI.search(text)
     lines = text.splitlines()
     row = {name: next(line for line in lines if line.strip().startswith(name + " "))
@@ -78,15 +78,15 @@ def test_render_table_statuses_points_and_total():
 def test_render_with_color_only_when_asked():
     res = SimpleNamespace(score=2.0, max_score=2.0, checks=[
         result("affine_backward", "passed", 2.0, 2.0, max_rel_error=1e-10)])
-    assert ANSI.search(check_command.render(res, checks_by_id(), color=True))
-    plain = check_command.render(res, checks_by_id(), color=False)
+    assert ANSI.search(table.render(res, checks_by_id(), color=True))
+    plain = table.render(res, checks_by_id(), color=False)
     assert not ANSI.search(plain) and "All public checks pass" in plain
 
 
 def test_engine_hint_wins_over_pattern_hint():
     r = result("x", "failed", 0, 1, hint="your dx is transposed",
                worst={"gradient": "dx", "index": [0], "analytic": 2.0, "expected": 1.0})
-    assert check_command.explain(r)[-1] == "hint: your dx is transposed"
+    assert table.explain(r)[-1] == "hint: your dx is transposed"
 
 
 @pytest.mark.parametrize("yours, expected, words", [
@@ -101,18 +101,18 @@ def test_pattern_hints_from_the_worst_entry(yours, expected, words):
     r = result("x", "failed", 0, 1, message="dx is wrong",
                worst={"gradient": "dx", "index": [1, 1], "analytic": yours,
                       "expected": expected})
-    assert words in check_command.pattern_hint(r)
+    assert words in table.pattern_hint(r)
 
 
 def test_pattern_hints_from_the_message():
     shape = result("x", "failed", 0, 1, message="dw has shape (3, 5), expected shape (5, 3)")
-    assert "wrong shape" in check_command.pattern_hint(shape)
+    assert "wrong shape" in table.pattern_hint(shape)
     nan = result("x", "failed", 0, 1, message="dx has NaN entries", max_rel_error=math.nan)
-    assert "NaN" in check_command.pattern_hint(nan)
+    assert "NaN" in table.pattern_hint(nan)
     unrelated = result("x", "failed", 0, 1, message="dx is wrong",
                        worst={"gradient": "dx", "index": [0], "analytic": 0.31,
                               "expected": 0.27})
-    assert check_command.pattern_hint(unrelated) is None
+    assert table.pattern_hint(unrelated) is None
 
 
 def test_check_without_assignment_toml_says_where_to_run(tmp_path, capsys):

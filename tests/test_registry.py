@@ -1,6 +1,6 @@
-"""The registry: complete (an entry for every layer and loss module), loadable, and drawing
-generic inputs (no zeros, no ones, distinct values, batch >= 3, non-square, right dtype, away
-from kinks)."""
+"""The registry: complete (an entry for every layer, loss and tuned twin module), loadable,
+and drawing generic inputs (no zeros, no ones, distinct values, batch >= 3, non-square, right
+dtype, away from kinks)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pkgutil
 import numpy as np
 import pytest
 
+import handgrad.fast
 import handgrad.layers
 import handgrad.losses
 from handgrad.gradcheck import KINK_MARGIN, REGISTRY, rnn_kinks
@@ -25,7 +26,7 @@ SQUARE_BY_NATURE = {"Wh", "Wq", "Wk", "Wv", "Wo"}
 
 def _op_modules() -> list[str]:
     found = []
-    for package in (handgrad.layers, handgrad.losses):
+    for package in (handgrad.layers, handgrad.losses, handgrad.fast):
         for info in pkgutil.iter_modules(package.__path__):
             if not info.name.startswith("_"):
                 found.append(f"{package.__name__}.{info.name}")

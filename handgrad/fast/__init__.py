@@ -1,9 +1,11 @@
-"""Tuned twins of the readable layers: the same contract, the same errors, faster.
+"""Tuned twins of the readable layers, for training: the same contract, arguments and error
+messages as their readable versions in :mod:`handgrad.layers`, computed with fewer passes over
+memory (algebra that folds several elementwise steps into one, cache-sized blocks of rows,
+buffers reused within a call) and, for the LSTM and attention, one slice of the batch per
+thread with BLAS on one thread meanwhile (:mod:`handgrad.fast._parts`). Each twin is tested
+against its readable version; the readable version is the one the docs show and assignments
+hand out.
 
-Every module here mirrors one module of :mod:`handgrad.layers` or :mod:`handgrad.losses`
-(``handgrad.fast.lstm`` is the twin of ``handgrad.layers.lstm``): same functions, same
-arguments, same results to rounding, same error messages. The readable module is the one to
-read, teach from and hand out; the twin is the one to train with. It buys its speed with
-preallocated buffers, in-place work and algebraic rearrangements that would obscure the math,
-and each twin's docstring says which. The tests check every twin against its readable version.
+A twin's cache is its own: pass the cache of ``handgrad.fast.layernorm.forward`` to
+``handgrad.fast.layernorm.backward``, never to the readable module's backward.
 """

@@ -201,6 +201,41 @@ register(OpSpec(
     description="batch normalization, test mode (running statistics)", tags=("layer",)))
 
 
+# --- handgrad.layers.dropout --------------------------------------------------------------
+
+def _dropout_inputs(mode: str, keep_prob: float, image: bool) -> InputMaker:
+    """x of shape (N, D), or (N, C, H, W) for ``image``; the mask's seed is drawn from ``rng``,
+    so the checker sees one fixed mask in every forward call of a check."""
+    def make(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+        shape = ((dims["N"], dims["C"], dims["H"], dims["W"]) if image
+                 else (dims["N"], dims["D"]))
+        x = normal(rng, shape, dtype, scale=1.5)
+        dropout_param = {"mode": mode, "keep_prob": keep_prob,
+                         "seed": int(rng.integers(2**31))}
+        return (x, dropout_param), {}
+    return make
+
+
+register(OpSpec(
+    name="dropout", module="handgrad.layers.dropout",
+    make_inputs=_dropout_inputs("train", 0.7, image=False), dims={"N": 4, "D": 5},
+    arg_names=("x", "dropout_param"), batch_coupled=True,
+    description="inverted dropout, train mode, keep_prob 0.7, a fixed seed (the mask is drawn "
+                "for the whole batch, so an example's mask depends on its place in it)",
+    tags=("layer", "random")))
+register(OpSpec(
+    name="dropout_image", module="handgrad.layers.dropout",
+    make_inputs=_dropout_inputs("train", 0.35, image=True),
+    dims={"N": 3, "C": 2, "H": 4, "W": 5}, arg_names=("x", "dropout_param"),
+    batch_coupled=True, description="inverted dropout on (N, C, H, W), keep_prob 0.35",
+    tags=("layer", "random", "image")))
+register(OpSpec(
+    name="dropout_test", module="handgrad.layers.dropout",
+    make_inputs=_dropout_inputs("test", 0.7, image=False), dims={"N": 4, "D": 5},
+    arg_names=("x", "dropout_param"), description="dropout in test mode: the identity",
+    tags=("layer",)))
+
+
 # --- handgrad.layers.embedding ------------------------------------------------------------
 
 def _embedding_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
@@ -260,6 +295,83 @@ register(OpSpec(
     forward="step_forward", backward="step_backward", outputs=("next_h", "next_c"),
     description="one LSTM step: (next_h, next_c) from (x, prev_h, prev_c)",
     tags=("layer", "sequence")))
+
+
+# --- handgrad.layers.groupnorm ------------------------------------------------------------
+
+def _channel_inputs(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype):
+    """x (N, C, ...) whose channels have their own offset and spread, gamma (C,) of both signs
+    and beta (C,): neither mean 0 nor variance 1 holds anywhere."""
+    c = shape[1]
+    per_channel = (1, c) + (1,) * (len(shape) - 2)
+    offset = rng.normal(0.0, 2.0, c).reshape(per_channel)
+    spread = rng.uniform(0.5, 3.0, c).reshape(per_channel)
+    x = offset + spread * rng.standard_normal(shape)
+    gamma = rng.uniform(0.5, 2.0, c) * np.where(np.arange(c) % 3 == 2, -1.0, 1.0)
+    beta = rng.standard_normal(c)
+    return x.astype(dtype), gamma.astype(dtype), beta.astype(dtype)
+
+
+def _groupnorm_inputs(groups: str) -> InputMaker:
+    """``groups``: "G" (G groups of Cg channels), "one" (G = 1) or "each" (G = C)."""
+    def make(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+        g = {"G": dims.get("G", 1), "one": 1, "each": dims.get("C", 1)}[groups]
+        c = g * dims["Cg"] if groups == "G" else dims["C"]
+        x, gamma, beta = _channel_inputs(rng, (dims["N"], c, dims["H"], dims["W"]), dtype)
+        return (x, gamma, beta), {"G": g}
+    return make
+
+
+_NORM_ARGS = ("x", "gamma", "beta")
+register(OpSpec(
+    name="groupnorm", module="handgrad.layers.groupnorm", make_inputs=_groupnorm_inputs("G"),
+    dims={"N": 3, "G": 2, "Cg": 4, "H": 5, "W": 6}, arg_names=_NORM_ARGS,
+    description="group normalization of (N, G*Cg, H, W) with G groups of Cg channels",
+    tags=("layer", "image")))
+register(OpSpec(
+    name="groupnorm_one_group", module="handgrad.layers.groupnorm",
+    make_inputs=_groupnorm_inputs("one"), dims={"N": 3, "C": 4, "H": 2, "W": 5},
+    arg_names=_NORM_ARGS, description="group normalization with G = 1 (layernorm of an image)",
+    tags=("layer", "image")))
+register(OpSpec(
+    name="groupnorm_per_channel", module="handgrad.layers.groupnorm",
+    make_inputs=_groupnorm_inputs("each"), dims={"N": 3, "C": 4, "H": 2, "W": 5},
+    arg_names=_NORM_ARGS, description="group normalization with G = C (instance normalization)",
+    tags=("layer", "image")))
+
+register(OpSpec(
+    name="groupnorm_fast", module="handgrad.fast.groupnorm", make_inputs=_groupnorm_inputs("G"),
+    dims={"N": 3, "G": 2, "Cg": 4, "H": 5, "W": 6}, arg_names=_NORM_ARGS,
+    description="the tuned twin of groupnorm", tags=("layer", "image", "fast")))
+
+
+# --- handgrad.layers.layernorm ------------------------------------------------------------
+
+def _layernorm_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+    """x (N, D) or (N, T, D) whose rows have their own offset and spread."""
+    shape = (dims["N"], dims["T"], dims["D"]) if "T" in dims else (dims["N"], dims["D"])
+    d = shape[-1]
+    offset = rng.normal(0.0, 2.0, shape[:-1] + (1,))
+    spread = rng.uniform(0.5, 3.0, shape[:-1] + (1,))
+    x = offset + spread * rng.standard_normal(shape)
+    gamma = rng.uniform(0.5, 2.0, d) * np.where(np.arange(d) % 3 == 2, -1.0, 1.0)
+    beta = rng.standard_normal(d)
+    return (x.astype(dtype), gamma.astype(dtype), beta.astype(dtype)), {}
+
+
+register(OpSpec(
+    name="layernorm", module="handgrad.layers.layernorm", make_inputs=_layernorm_inputs,
+    dims={"N": 4, "D": 5}, arg_names=_NORM_ARGS,
+    description="layer normalization of (N, D) over the features", tags=("layer",)))
+register(OpSpec(
+    name="layernorm_sequence", module="handgrad.layers.layernorm",
+    make_inputs=_layernorm_inputs, dims={"N": 3, "T": 4, "D": 5}, arg_names=_NORM_ARGS,
+    description="layer normalization of (N, T, D) over the last axis",
+    tags=("layer", "sequence")))
+register(OpSpec(
+    name="layernorm_fast", module="handgrad.fast.layernorm", make_inputs=_layernorm_inputs,
+    dims={"N": 3, "T": 4, "D": 5}, arg_names=_NORM_ARGS,
+    description="the tuned twin of layernorm, on (N, T, D)", tags=("layer", "fast")))
 
 
 # --- handgrad.layers.relu -----------------------------------------------------------------
@@ -383,6 +495,43 @@ register(OpSpec(
     tags=("layer",)))
 
 
+# --- handgrad.layers.spatial_batchnorm ----------------------------------------------------
+
+def _spatial_batchnorm_inputs(mode: str) -> InputMaker:
+    def make(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+        c = dims["C"]
+        x, gamma, beta = _channel_inputs(rng, (dims["N"], c, dims["H"], dims["W"]), dtype)
+        bn_param = {"mode": mode, "eps": 1e-5, "momentum": 0.9,
+                    "running_mean": rng.normal(0.0, 1.0, c).astype(dtype),
+                    "running_var": rng.uniform(0.5, 2.0, c).astype(dtype)}
+        return (x, gamma, beta, bn_param), {}
+    return make
+
+
+register(OpSpec(
+    name="spatial_batchnorm", module="handgrad.layers.spatial_batchnorm",
+    make_inputs=_spatial_batchnorm_inputs("train"), dims={"N": 3, "C": 4, "H": 2, "W": 5},
+    arg_names=("x", "gamma", "beta", "bn_param"), batch_coupled=True,
+    description="spatial batch normalization of (N, C, H, W), train mode",
+    tags=("layer", "image")))
+register(OpSpec(
+    name="spatial_batchnorm_test", module="handgrad.layers.spatial_batchnorm",
+    make_inputs=_spatial_batchnorm_inputs("test"), dims={"N": 3, "C": 4, "H": 2, "W": 5},
+    arg_names=("x", "gamma", "beta", "bn_param"),
+    description="spatial batch normalization, test mode (running statistics)",
+    tags=("layer", "image")))
+
+register(OpSpec(
+    name="spatial_batchnorm_fast", module="handgrad.fast.spatial_batchnorm",
+    make_inputs=_spatial_batchnorm_inputs("train"), dims={"N": 3, "C": 4, "H": 2, "W": 5},
+    arg_names=("x", "gamma", "beta", "bn_param"), batch_coupled=True,
+    description="the tuned twin of spatial_batchnorm, train mode", tags=("layer", "image", "fast")))
+register(OpSpec(
+    name="spatial_batchnorm_test_fast", module="handgrad.fast.spatial_batchnorm",
+    make_inputs=_spatial_batchnorm_inputs("test"), dims={"N": 3, "C": 4, "H": 2, "W": 5},
+    arg_names=("x", "gamma", "beta", "bn_param"),
+    description="the tuned twin of spatial_batchnorm, test mode", tags=("layer", "image", "fast")))
+
 # --- handgrad.layers.tanh -----------------------------------------------------------------
 
 def _tanh_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
@@ -453,6 +602,34 @@ register(OpSpec(
     make_inputs=_softmax_ce_inputs, dims={"N": 4, "C": 5}, arg_names=("scores", "y"),
     batch_coupled=True, description="softmax cross-entropy with integer labels, mean over N",
     tags=("loss",)))
+
+
+# --- handgrad.losses.svm ------------------------------------------------------------------
+
+def _svm_kinks(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[int, np.ndarray]:
+    """The hinge of class j != y[i] bends where scores[i, j] - scores[i, y[i]] + margin = 0:
+    along scores[i, j] at that term's distance from 0, along scores[i, y[i]] (which moves every
+    term of its row) at the nearest one's."""
+    scores, y = np.asarray(args[0], dtype=np.float64), args[1]
+    rows = np.arange(scores.shape[0])
+    distance = np.abs(scores - scores[rows, y][:, None] + float(kwargs.get("margin", 1.0)))
+    distance[rows, y] = np.inf
+    distance[rows, y] = distance.min(axis=1)
+    return {0: distance}
+
+
+def _svm_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+    def draw():
+        n, c = dims["N"], dims["C"]
+        return (normal(rng, (n, c), dtype, scale=1.5), class_labels(rng, (n,), c)), {}
+    return redraw_until_clear(draw, _svm_kinks)
+
+
+register(OpSpec(
+    name="svm", module="handgrad.losses.svm", make_inputs=_svm_inputs, dims={"N": 4, "C": 5},
+    arg_names=("scores", "y"), kink_distance=_svm_kinks, batch_coupled=True,
+    description="multiclass hinge loss, margin 1, mean over N; kinks where a margin is 0",
+    tags=("loss", "kinked")))
 
 
 # --- handgrad.losses.temporal_softmax_cross_entropy ---------------------------------------

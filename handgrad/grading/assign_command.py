@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         kept = f"; kept as reference: {', '.join(m.kept_functions)}" if m.kept_functions else ""
         print(f"  {m.filename:<28} stubbed: {', '.join(m.stubbed_functions)} "
               f"({_plural(points)}){kept}")
-    print(f"  handout.md, assignment.toml (public checks), README.md; "
+    print(f"  handout.md, handout.ipynb, assignment.toml (public checks), README.md; "
           f"{_plural(assignment.points)} in all")
     if args.gradescope_zip:
         try:

@@ -1,255 +1,92 @@
-"""``handgrad check [DIR]``: a student checks the work in a starter folder, public checks only.
+"""``handgrad check [DIR] [NAME ...]``: a student checks the work in a starter folder.
 
-Reads ``DIR/assignment.toml`` (written by ``handgrad assign``), runs the grader's own runner on
-the folder with the public checks, and prints one row per check: the function, its status,
-the largest relative error, the worst entry, the points, and under each problem a one-line
-hint. No traceback wall: an exception shows as its one-line message (with the line of the
-student's file when the runner knows it), followed by the first lines the code printed. Colors
-only on a terminal (and never with ``NO_COLOR`` set). The exit code is 0 only when every check
-passes.
+Reads ``DIR/assignment.toml`` (written by ``handgrad assign``; DIR defaults to the current
+folder), runs the grader's own runner on the folder with the public checks (all of them, or
+those the NAMEs select: a check id, a file or module such as ``relu``, a function such as
+``rnn.step_backward``; see :mod:`handgrad.grading.selection`), and prints the table of
+:mod:`handgrad.grading.table`: one row per check with its status, the largest relative error,
+the worst entry and the points, and under each problem a one-line hint. The first argument is
+the folder when it is a folder, otherwise a name. Colors only on a terminal (and never with
+``NO_COLOR`` set). The exit code is 0 only when every selected check passes, 1 when one does
+not, 2 when nothing could be checked. :func:`handgrad.grading.check` does the same from
+Python.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
-from collections.abc import Sequence
 from typing import Any
-
-STATUS_LABELS = {
-    "passed": "passed",
-    "failed": "failed",
-    "not_implemented": "not implemented",
-    "error": "error",
-    "timeout": "timed out",
-    "memory": "out of memory",
-    "crashed": "crashed",
-    "flagged": "flagged",
-    "grader_error": "checker error",
-    "missing": "missing",
-}
-
-STATUS_HINTS = {
-    "not_implemented": "replace the '# YOUR CODE HERE' line and the raise under it with your code",
-    "timeout": "it ran out of time: look for an endless loop, or a Python loop over examples "
-               "where a vectorized NumPy operation would do",
-    "memory": "it ran out of memory: look for a huge temporary array, e.g. an (N, N) or "
-              "(N, D, M) intermediate where a matrix product would do",
-    "crashed": "the process running your code died; run your function by hand on small inputs",
-    "flagged": "your code did something the checks do not allow (see the message); write the "
-               "function yourself with NumPy",
-    "missing": "the function is not in your file: keep the file name and the function name "
-               "of the starter",
-    "grader_error": "the checker itself failed; this is not your fault: report it with the "
-                    "message above",
-    "error": "your code raised an exception (above); call the function by hand on small "
-             "inputs to reproduce it",
-}
-
-PRINTED_LINES = 5
-
-GREEN, RED, YELLOW, DIM, BOLD, RESET = ("\033[32m", "\033[31m", "\033[33m", "\033[2m",
-                                        "\033[1m", "\033[0m")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", nargs="?", default=".",
-                        help="the starter folder with your files (default: the current folder)")
+    parser.add_argument("targets", nargs="*", metavar="[DIR] [NAME ...]",
+                        help="the starter folder with your files (default: the current "
+                             "folder), then the checks to run (default: all), by check id, "
+                             "file, module or function, e.g. relu or rnn.step_backward")
     parser.add_argument("--no-color", action="store_true", help="never use colors")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from handgrad.grading import spec
+    from handgrad.grading import selfcheck, spec, table
+    from handgrad.grading.selection import UnknownCheckError, select
 
-    folder = Path(args.dir)
+    targets = list(args.targets)
+    folder = Path(".")
+    if targets and Path(targets[0]).is_dir():
+        folder = Path(targets.pop(0))
+    elif targets and not (folder / "assignment.toml").is_file() and (
+            os.sep in targets[0] or Path(targets[0]).exists()):
+        print(f"handgrad check: {targets[0]} is not a folder; give the starter folder that "
+              f"`handgrad assign` wrote, or run this inside it", file=sys.stderr)
+        return 2
     out = sys.stdout
     color = _use_color(out) and not args.no_color
-    if not (folder / "assignment.toml").is_file():
-        print(f"handgrad check: no assignment.toml in {folder.resolve()}; run this in the "
-              f"starter folder that `handgrad assign` wrote, or pass its path", file=sys.stderr)
-        return 2
     try:
-        assignment = spec.load(folder)
-    except spec.SpecError as exc:
-        print(f"handgrad check: {exc}", file=sys.stderr)
+        assignment = selfcheck.load_starter(folder, caller="handgrad check")
+        select(assignment.checks, targets, caller="handgrad check")
+    except (FileNotFoundError, spec.SpecError, UnknownCheckError) as exc:
+        message = str(exc)
+        prefix = "" if message.startswith("handgrad check:") else "handgrad check: "
+        print(prefix + message, file=sys.stderr)
         return 2
+    by_id = {c.id: c for c in assignment.checks}
+    print(selfcheck.header(assignment, folder), file=out)
     try:
-        from handgrad.grading.runner import run_checks
+        result = selfcheck.run_public(assignment, folder, targets, caller="handgrad check",
+                                      progress=_progress(out, by_id) if out.isatty() else None)
+    except KeyboardInterrupt:
+        raise
     except ImportError as exc:
+        _clear_line(out)
         print(f"handgrad check: the checker is not available in this installation: {exc}",
               file=sys.stderr)
         return 2
-    by_id = {c.id: c for c in assignment.checks}
-    print(f"{assignment.title}: public checks of {folder.resolve()}", file=out)
-    try:
-        result = run_checks(assignment, folder, which="public",
-                            progress=_progress(out, by_id) if out.isatty() else None)
-    except KeyboardInterrupt:
-        raise
     except Exception as exc:  # the runner failed: one line, never a traceback
         _clear_line(out)
-        print(f"handgrad check: the checker failed: {_one_line(exc)}", file=sys.stderr)
+        print(f"handgrad check: the checker failed: {table.one_line(exc)}", file=sys.stderr)
         return 2
     _clear_line(out)
-    print(render(result, by_id, color=color), file=out)
+    print(table.render(result, by_id, color=color), file=out)
     checks = list(getattr(result, "checks", []))
     ok = bool(checks) and all(r.status == "passed" for r in checks)
     return 0 if ok else 1
 
 
-def render(result: Any, by_id: dict[str, Any], *, color: bool = False) -> str:
-    """The table for a ``SubmissionResult``, with hints, and the total line."""
-    rows = []
-    notes: dict[int, list[str]] = {}
-    names = _names(by_id)
-    for i, r in enumerate(result.checks):
-        check = by_id.get(r.check_id)
-        name = names.get(r.check_id) or function_name(check, r)
-        status = r.status
-        label = STATUS_LABELS.get(status, status.replace("_", " "))
-        err = _fmt_err(getattr(r, "max_rel_error", None))
-        worst = _fmt_worst(getattr(r, "worst", None)) if status == "failed" else ""
-        points = f"{_num(r.score)}/{_num(r.max_score)}"
-        rows.append((name, label, err, worst, points, status))
-        if status != "passed":
-            notes[i] = explain(r)
-    headers = ("function", "status", "max rel error", "worst entry (yours vs expected)",
-               "points")
-    widths = [max(len(h), *(len(row[k]) for row in rows)) if rows else len(h)
-              for k, h in enumerate(headers)]
-    widths[3] = min(widths[3], 48)
-    lines = [""]
-    if getattr(result, "status", "") == "invalid submission" and getattr(result, "message", ""):
-        lines += [f"  {_one_line(result.message)}", ""]
-    lines += ["  " + "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
-              "  " + "  ".join("-" * w for w in widths)]
-    for i, (name, label, err, worst, points, status) in enumerate(rows):
-        cells = [name.ljust(widths[0]), _paint(label.ljust(widths[1]), status, color),
-                 err.ljust(widths[2]), _clip(worst, widths[3]).ljust(widths[3]),
-                 points.rjust(widths[4])]
-        lines.append("  " + "  ".join(cells).rstrip())
-        for note in notes.get(i, []):
-            lines.append("      " + (f"{DIM}{note}{RESET}" if color else note))
-    checks = list(result.checks)
-    passed = sum(r.status == "passed" for r in checks)
-    counts: dict[str, int] = {}
-    for r in checks:
-        if r.status != "passed":
-            label = STATUS_LABELS.get(r.status, r.status)
-            counts[label] = counts.get(label, 0) + 1
-    summary = ", ".join([f"{passed} passed"] + [f"{n} {label}" for label, n in counts.items()])
-    total = (f"total: {_num(result.score)}/{_num(result.max_score)} points "
-             f"({summary})")
-    if color:
-        total = f"{BOLD}{GREEN if passed == len(checks) else RED}{total}{RESET}"
-    lines += ["", "  " + total]
-    if passed == len(checks) and checks:
-        lines.append("  All public checks pass. The grader also runs hidden checks at other "
-                     "sizes and seeds.")
-    return "\n".join(lines)
-
-
-def function_name(check: Any, r: Any) -> str:
-    """``affine.backward`` from a check's target ``handgrad.layers.affine:backward``."""
-    if check is not None:
-        module, function = check.target.split(":", 1)
-        return f"{module.rsplit('.', 1)[-1]}.{function}"
-    return getattr(r, "name", None) or r.check_id
-
-
-def explain(r: Any) -> list[str]:
-    """The lines under a row that did not pass: the message, a hint, what the code printed."""
-    out = []
-    message = _one_line(getattr(r, "message", "") or "")
-    if message:
-        out.append(message)
-    hint = getattr(r, "hint", None)
-    if not hint and r.status in ("failed", "error"):
-        hint = pattern_hint(r)
-    hint = hint or STATUS_HINTS.get(r.status)
-    if hint:
-        out.append(f"hint: {_one_line(hint)}")
-    printed = [line.rstrip() for line in str(getattr(r, "output", "") or "").splitlines()
-               if line.strip()]
-    if printed:
-        more = f" (first {PRINTED_LINES} of {len(printed)} lines)" \
-            if len(printed) > PRINTED_LINES else ""
-        out.append(f"your code printed{more}:")
-        out.extend(f"  | {_clip(line, 100)}" for line in printed[:PRINTED_LINES])
-    return out
-
-
-def pattern_hint(r: Any) -> str | None:
-    """A hint from the shape of the mistake, when the runner gave none."""
-    message = (getattr(r, "message", "") or "").lower()
-    if "shape" in message:
-        if "transpos" in message:
-            return "your gradient looks transposed: check the order of the matrix product"
-        return ("wrong shape: every gradient has exactly the shape of its input; check which "
-                "matrix is transposed and which axis you sum over")
-    if "nan" in message or "inf" in message.split():
-        return ("your gradient has NaN or inf: reuse what forward cached instead of "
-                "exponentiating or dividing again")
-    if "dtype" in message:
-        return ("wrong dtype: a float32 input needs a float32 gradient; avoid float64 "
-                "temporaries and Python-float arrays")
-    err = getattr(r, "max_rel_error", None)
-    if isinstance(err, float) and math.isnan(err):
-        return ("your gradient has NaN: reuse what forward cached instead of exponentiating "
-                "or dividing again")
-    parts = worst_parts(getattr(r, "worst", None))
-    if r.status != "failed" or parts is None:
-        return None
-    try:
-        yours, expected = float(parts[1]), float(parts[2])
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(yours):
-        return ("your gradient has NaN or inf: reuse what forward cached instead of "
-                "exponentiating or dividing again")
-    if expected == 0.0:
-        return None
-    if yours == 0.0:
-        return ("your value is 0 where the gradient is not: is a mask or condition the wrong "
-                "way round, or a term missing?")
-    ratio = yours / expected
-    if abs(ratio + 1.0) < 1e-3:
-        return "sign flipped: your value is minus the expected one"
-    for k in range(2, 1025):
-        if abs(ratio - k) < 1e-3 * k:
-            return (f"off by a factor of {k}: your value is {k} times the expected one (a "
-                    f"missing division by the batch size or by the number of entries?)")
-        if abs(ratio * k - 1.0) < 1e-3:
-            return (f"off by a factor of {k}: your value is 1/{k} of the expected one (an "
-                    f"extra division, or a sum over the batch that is missing?)")
-        if abs(ratio + k) < 1e-3 * k or abs(ratio * k + 1.0) < 1e-3:
-            return f"off by a factor of -{k} or -1/{k}: check the sign and the scaling"
-    return None
-
-
 def _progress(out: Any, by_id: dict[str, Any]):
     """Show ``checked k of n: function`` on one rewritten line (terminals only)."""
-    names = _names(by_id)
+    from handgrad.grading.table import display_names
+
+    names = display_names(by_id)
 
     def progress(result: Any, done: int, total: int) -> None:
         name = names.get(getattr(result, "check_id", ""), getattr(result, "name", ""))
         out.write(f"\r\033[K  checked {done} of {total}: {name}")
         out.flush()
     return progress
-
-
-def _names(by_id: dict[str, Any]) -> dict[str, str]:
-    """Display names of checks: ``affine.backward``, qualified when a function has several."""
-    base = {cid: function_name(c, None) for cid, c in by_id.items()}
-    counts: dict[str, int] = {}
-    for name in base.values():
-        counts[name] = counts.get(name, 0) + 1
-    return {cid: name if counts[name] == 1 else f"{name} ({by_id[cid].op or cid})"
-            for cid, name in base.items()}
 
 
 def _clear_line(out: Any) -> None:
@@ -261,80 +98,3 @@ def _clear_line(out: Any) -> None:
 def _use_color(out: Any) -> bool:
     return (hasattr(out, "isatty") and out.isatty() and "NO_COLOR" not in os.environ
             and os.environ.get("TERM") != "dumb")
-
-
-def _paint(text: str, status: str, color: bool) -> str:
-    if not color:
-        return text
-    code = GREEN if status == "passed" else YELLOW if status == "not_implemented" else RED
-    return f"{code}{text}{RESET}"
-
-
-def _fmt_err(err: Any) -> str:
-    if err is None:
-        return "-"
-    try:
-        value = float(err)
-    except (TypeError, ValueError):
-        return "-"
-    if math.isnan(value):
-        return "nan"
-    return f"{value:.1e}"
-
-
-def worst_parts(worst: Any) -> tuple[str, Any, Any] | None:
-    """``(where, yours, expected)`` from the runner's worst entry, a dict or a triple."""
-    if not worst:
-        return None
-    if isinstance(worst, dict):
-        name = str(worst.get("gradient", "") or "")
-        index = worst.get("index")
-        where = name + (_fmt_index(index) if index not in (None, [], ()) else "")
-        return where, worst.get("analytic"), worst.get("expected", worst.get("numeric"))
-    try:
-        index, yours, expected = worst
-    except (TypeError, ValueError):
-        return None
-    return _fmt_index(index), yours, expected
-
-
-def _fmt_worst(worst: Any) -> str:
-    parts = worst_parts(worst)
-    if parts is None:
-        return ""
-    where, yours, expected = parts
-    return f"{where}: {_g(yours)} vs {_g(expected)}" if where else f"{_g(yours)} vs {_g(expected)}"
-
-
-def _fmt_index(index: Any) -> str:
-    if isinstance(index, str):
-        return index
-    if isinstance(index, Sequence):
-        return f"[{', '.join(str(i) for i in index)}]"
-    return f"[{index}]"
-
-
-def _g(value: Any) -> str:
-    try:
-        return f"{float(value):.4g}"
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def _num(value: Any) -> str:
-    value = float(value)
-    return str(int(value)) if value.is_integer() else f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _one_line(value: Any) -> str:
-    text = str(value).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if not lines:
-        return ""
-    line = lines[-1] if lines[0].startswith("Traceback") else lines[0]
-    return line if len(line) <= 200 else line[:197] + "..."
-

@@ -3,14 +3,17 @@
 Public interface::
 
     run_checks(assignment, submission_dir, *, which="public", secret_seed=None, limits=None,
-               progress=None) -> SubmissionResult
+               progress=None, only=None) -> SubmissionResult
 
 ``assignment`` is a :class:`handgrad.grading.spec.Assignment`; ``submission_dir`` a folder or a
 ``.zip`` holding the student's files (see "Layout" below). ``which="public"`` runs the public
 draws only (the student's self-check); ``which="all"`` adds the hidden draws, derived from
 ``secret_seed`` (``os.urandom`` when ``None``). ``limits`` is a :class:`Limits` (defaults:
 each check's spec timeout per draw, 1024 MB, ...). ``progress(result, done, total)`` is called
-after each :class:`CheckResult` is ready. It never raises for anything a submission does.
+after each :class:`CheckResult` is ready. ``only`` (check ids) runs just those checks; the
+whole assignment still defines the files and the reference modules a submission may not
+import, so a check means the same alone as among all. It never raises for anything a
+submission does.
 
 For many submissions, build one :class:`Grader` (it computes every expected value once) and
 call ``grader.grade(path, name=...)`` per submission; ``grade`` is thread-safe.
@@ -59,7 +62,7 @@ import os
 import platform
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,10 +109,10 @@ def new_secret_seed() -> int:
 
 def run_checks(assignment: Assignment, submission_dir: str | Path, *, which: str = "public",
                secret_seed: int | None = None, limits: Limits | None = None,
-               progress: Callable[[CheckResult, int, int], Any] | None = None
-               ) -> SubmissionResult:
+               progress: Callable[[CheckResult, int, int], Any] | None = None,
+               only: Collection[str] | None = None) -> SubmissionResult:
     """Grade one submission (a folder or a .zip); see the module docstring."""
-    grader = Grader(assignment, which=which, secret_seed=secret_seed, limits=limits)
+    grader = Grader(assignment, which=which, secret_seed=secret_seed, limits=limits, only=only)
     try:
         return grader.grade(submission_dir, progress=progress)
     finally:
@@ -135,9 +138,13 @@ class Grader:
     def __init__(self, assignment: Assignment, *, which: str = "public",
                  secret_seed: int | None = None, limits: Limits | None = None,
                  deny_read: Sequence[str | Path] = (), registry: Any = None,
-                 python: str | None = None) -> None:
+                 python: str | None = None, only: Collection[str] | None = None) -> None:
         if which not in ("public", "all"):
             raise ValueError(f"which must be 'public' or 'all', got {which!r}")
+        if only is not None:
+            unknown = sorted(set(only) - {c.id for c in assignment.checks})
+            if unknown:
+                raise ValueError(f"Grader: only names unknown check ids {unknown}")
         self.assignment = assignment
         self.which = which
         self.secret_seed = (secret_seed if secret_seed is not None else new_secret_seed()) \
@@ -157,6 +164,8 @@ class Grader:
         self.allow_read = list(files.allow)
         self.plans: list[_Plan] = []
         for check in assignment.checks:
+            if only is not None and check.id not in only:
+                continue
             draws = draws_mod.plan(check, which=which, secret_seed=self.secret_seed)
             draws_mod.fill(draws, check, registry=registry)
             self.plans.append(self._make_plan(check, draws))

@@ -43,6 +43,23 @@ A check may also carry ``hint = "..."``: the one-line hint of its stub in the st
 the hint on the function's ``# BEGIN SOLUTION hint: ...`` line for this assignment. Two checks
 of one function (e.g. train and test mode of batchnorm) may both target it; give its hint once.
 
+The starter also gets ``handout.ipynb``, a notebook made from the handout (see
+:mod:`handgrad.grading.handout_notebook`): the handout's sections as Markdown cells and, after
+the section whose heading names a stubbed function's file or the function in backticks
+(``### 3.2 ReLU (`relu.py`, 1 point)``, ``### 2.2 One step backward (`step_backward`)``), cells
+that check that function, run the gradient checker on the student's module and draw what the
+op is known for (a saturated sigmoid or tanh, a dead ReLU). A function no heading names gets
+its cells at the end. An optional ``[notebook]`` table adds the assignment's own cells::
+
+    [notebook]
+    cells = "notebook.py"       # extra cells, in the "percent" format: a line "# %%" opens a
+                                # code cell, "# %% [markdown]" a Markdown cell whose lines
+                                # start with "# "; anything before the first "# %%" is ignored
+    after = "4"                 # the handout section they follow: its number or its title
+                                # (default: the end, before the final check of everything)
+    install = "handgrad==0.1.0" # what the notebook pip-installs where handgrad is missing
+                                # (Colab); default: this handgrad's version
+
 The ``assignment.toml`` that ``handgrad assign`` writes into a student starter is this file's
 public part only: no ``hidden_dims``, ``hidden_seeds``, ``keep`` or ``hint``, with each check's
 values written out (see :func:`handgrad.grading.starter.student_toml`).
@@ -94,6 +111,15 @@ class Check:
 
 
 @dataclass(frozen=True)
+class NotebookSpec:
+    """The ``[notebook]`` table: the assignment's own cells and where they go."""
+
+    cells: Path | None = None         # the percent-format file of extra cells
+    after: str | None = None          # the handout section they follow (None: the end)
+    install: str | None = None        # the pip requirement for handgrad (None: this version)
+
+
+@dataclass(frozen=True)
 class Assignment:
     name: str
     title: str
@@ -101,6 +127,7 @@ class Assignment:
     handout: Path
     checks: tuple[Check, ...] = field(default_factory=tuple)
     keep: tuple[str, ...] = ()        # "module:function" whose regions stay as reference code
+    notebook: NotebookSpec = field(default_factory=NotebookSpec)
 
     @property
     def points(self) -> float:
@@ -193,11 +220,26 @@ def parse(raw: Mapping[str, Any], folder: Path, source: str = "assignment.toml")
                             f"targets; keep only applies to the modules the starter stubs")
         if entry in targets:
             raise SpecError(f"{source}: {entry!r} is both a check target and in keep")
-    unknown = set(raw) - {"name", "title", "handout", "defaults", "check", "keep"}
+    unknown = set(raw) - {"name", "title", "handout", "defaults", "check", "keep", "notebook"}
     if unknown:
         raise SpecError(f"{source}: unknown top-level keys {sorted(unknown)}")
     return Assignment(name=name, title=title, folder=folder, handout=handout,
-                      checks=tuple(checks), keep=tuple(keep))
+                      checks=tuple(checks), keep=tuple(keep),
+                      notebook=_notebook(raw.get("notebook", {}), folder, source, need))
+
+
+def _notebook(table: Any, folder: Path, source: str, need: Any) -> NotebookSpec:
+    if not isinstance(table, Mapping):
+        raise SpecError(f"{source}: notebook must be a table ([notebook]), got {table!r}")
+    unknown = set(table) - {"cells", "after", "install"}
+    if unknown:
+        raise SpecError(f"{source}: [notebook] has unknown keys {sorted(unknown)}; it takes "
+                        f"cells, after and install")
+    values = {key: need(table, key, str, "[notebook]") for key in table}
+    cells = folder / values["cells"] if "cells" in values else None
+    if cells is not None and not cells.is_file():
+        raise SpecError(f"{source}: [notebook].cells names {cells}, which is not a file")
+    return NotebookSpec(cells=cells, after=values.get("after"), install=values.get("install"))
 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:

@@ -9,6 +9,8 @@ holds::
 
     <module>.py        one per stubbed module, named by the module's last component
     handout.md         the assignment's handout
+    handout.ipynb      the handout as a notebook, with cells that check each function
+                       (see :mod:`handgrad.grading.handout_notebook`)
     assignment.toml    the spec with the public checks only (no hidden sizes or seed counts)
     README.md          how to check your work and what to hand in
 
@@ -28,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from handgrad.grading import markers
+from handgrad.grading import handout_notebook, ipynb, markers
 from handgrad.grading.spec import Assignment, Check, SpecError
 from handgrad.grading.submission import student_filename, student_files
 
@@ -144,6 +146,7 @@ def student_toml(assignment: Assignment) -> str:
 
 def readme(assignment: Assignment, modules: list[StubbedModule]) -> str:
     """A short README for the starter folder."""
+    example = modules[0].filename[:-3] if modules else "NAME"
     rows = []
     for m in modules:
         for function in m.stubbed_functions:
@@ -174,12 +177,29 @@ def readme(assignment: Assignment, modules: list[StubbedModule]) -> str:
         "handgrad check",
         "```",
         "",
-        "(or `handgrad check PATH/TO/THIS/FOLDER` from elsewhere). It runs the public checks:",
+        "(or `handgrad check PATH/TO/THIS/FOLDER` from elsewhere; add names to check only",
+        f"some functions: `handgrad check {example}` checks `{example}.py`). It runs the",
+        "public checks:",
         "for each function, whether it passes, the largest relative error against a numerical",
         "gradient, the worst entry, a hint when something is off, and the points. It exits",
         "with status 0 only when everything passes. The grader runs the same checks plus",
         "hidden ones at other sizes and seeds, so a gradient that only works for the public",
         "shapes will lose points.",
+        "",
+        "## Work in a notebook (Jupyter or Colab)",
+        "",
+        "`handout.ipynb` is the handout as a notebook, with cells after each section that",
+        "check the function it asks for (`check(\"...\")` prints the same table as",
+        "`handgrad check`), run the gradient checker on your module and draw what goes",
+        "wrong when gradients leak. You still write and hand in the `.py` files; every cell",
+        "reads them again, so save a file and re-run its cells.",
+        "",
+        "- Jupyter: run `jupyter lab` in this folder (with handgrad installed in the same",
+        "  environment) and open `handout.ipynb`.",
+        "- Colab: upload `handout.ipynb` (File, Upload notebook), then this folder's other",
+        "  files with the Files panel (or mount Google Drive and `%cd` into the folder); the",
+        "  notebook's first cell installs handgrad if it is missing. Download your `.py`",
+        "  files before the runtime is recycled.",
         "",
         "## What to hand in",
         "",
@@ -201,13 +221,18 @@ def build(assignment: Assignment) -> tuple[dict[str, str], list[StubbedModule]]:
     if not assignment.handout.is_file():
         raise StarterError(f"handout {assignment.handout} not found")
     files = {m.filename: m.stubbed for m in modules}
-    reserved = {"handout.md", "assignment.toml", "README.md"} & set(files)
+    reserved = {"handout.md", "handout.ipynb", "assignment.toml", "README.md"} & set(files)
     if reserved:
         raise StarterError(f"a stubbed module would overwrite {sorted(reserved)}")
     files["handout.md"] = assignment.handout.read_text(encoding="utf-8")
     files["assignment.toml"] = student_toml(assignment)
     files["README.md"] = readme(assignment, modules)
-    problems = find_leaks(modules, files)
+    try:
+        notebook = handout_notebook.build(assignment, modules, files["handout.md"])
+    except handout_notebook.NotebookError as exc:
+        raise StarterError(str(exc)) from None
+    files["handout.ipynb"] = ipynb.dumps(notebook)
+    problems = find_leaks(modules, {**files, **handout_notebook.cell_texts(notebook)})
     if problems:
         raise StarterError("reference solution lines would appear in the starter:\n" +
                            "\n".join(f"  {p}" for p in problems))
