@@ -1,7 +1,7 @@
 """2-D convolution: conv (im2col), conv_naive (the teaching loops) and the tuned twin
 handgrad.fast.conv, against hand-worked numbers, against the definition written out here as
-loops over every index, against each other, against numerical gradients; dtypes, views,
-threads and the errors of bad input."""
+loops over every index, against each other, against numerical gradients; dtypes, views and
+the errors of bad input."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import itertools
 import numpy as np
 import pytest
 
-from handgrad import _blocks
 from handgrad.fast import conv as fast_conv
 from handgrad.gradcheck import check_op
 from handgrad.layers import conv, conv_naive
@@ -103,6 +102,7 @@ GEOMETRIES = [
     (2, 1, 7, 7, 3, 3, 2, 3, (1, 2)),       # stride 3
     (1, 2, 2, 3, 2, 4, 5, 1, (1, 1)),       # the filter is larger than the unpadded image
     (3, 2, 6, 8, 3, 2, 3, 1, (1, 2)),       # stride 1 with uneven padding
+    (2, 1, 6, 7, 8, 2, 2, 1, 1),            # more filters than rows of im2col (F > C*HH*WW)
 ]
 
 
@@ -128,7 +128,8 @@ def test_numerical_gradients(name, geometry):
     check_op(MODULES[name], x, w, b, stride=stride, pad=pad).raise_if_failed()
 
 
-@pytest.mark.parametrize("size", [(8, 3, 32, 32, 16), (4, 32, 16, 16, 64), (3, 5, 9, 11, 6)])
+@pytest.mark.parametrize("size", [(8, 3, 32, 32, 32), (8, 3, 32, 32, 16), (4, 32, 16, 16, 64),
+                                  (3, 5, 9, 11, 6)])
 @pytest.mark.parametrize("options", [{"pad": 1}, {"stride": 2, "pad": 1}, {"stride": (1, 2)}])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_the_three_agree_at_realistic_sizes(size, options, dtype):
@@ -160,6 +161,23 @@ def test_float32_in_float32_out_close_to_float64(name):
         np.testing.assert_allclose(a32, a64, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("channels, filters, layout", [
+    (3, 32, "per-example"),        # 3x3 filters on 3 channels: 27 rows of im2col < 32 filters
+    (16, 8, "channel-major"),      # 144 rows >= 8 filters
+])
+@pytest.mark.parametrize("stride, pad", [(1, 1), (2, 1), ((1, 2), 0)])
+def test_the_twin_takes_both_layouts_and_each_agrees_with_the_readable_layer(
+        channels, filters, layout, stride, pad):
+    x, w, b = inputs(np.random.default_rng(13), 3, channels, 9, 11, filters, 3, 3)
+    out, cache = fast_conv.forward(x, w, b, stride=stride, pad=pad)
+    assert cache[0] == layout
+    dout = np.random.default_rng(14).standard_normal(out.shape)
+    ref_out, ref_cache = conv.forward(x, w, b, stride=stride, pad=pad)
+    for a, r in zip((out, *fast_conv.backward(dout, cache)),
+                    (ref_out, *conv.backward(dout, ref_cache)), strict=True):
+        np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)
+
+
 def test_fast_outputs_are_views_that_behave_like_arrays():
     x, w, b = inputs(np.random.default_rng(6), 2, 3, 8, 9, 4, 3, 3)
     out, (dx, _, _), _ = run(fast_conv, x, w, b, pad=1)
@@ -184,22 +202,6 @@ def test_a_chain_of_fast_convs_takes_its_own_views():
         grads[name] = (out, *module.backward(dh, c1), dw2, db2)
     for a, r in zip(grads["fast"], grads["readable"], strict=True):
         np.testing.assert_allclose(a, r, rtol=1e-11, atol=1e-12)
-
-
-def test_fast_results_do_not_depend_on_the_thread_count():
-    x, w, b = inputs(np.random.default_rng(10), 16, 8, 20, 22, 8, 3, 3)  # big enough to split
-    before = _blocks.get_num_threads()
-    try:
-        results = []
-        for threads in (1, 2, 3):
-            _blocks.set_num_threads(threads)
-            out, grads, _ = run(fast_conv, x, w, b, pad=1)
-            results.append([np.ascontiguousarray(a) for a in (out, *grads)])
-    finally:
-        _blocks.set_num_threads(before)
-    for other in results[1:]:
-        for a, r in zip(other, results[0], strict=True):
-            assert a.tobytes() == r.tobytes()
 
 
 @pytest.mark.parametrize("name", MODULES)

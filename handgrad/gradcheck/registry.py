@@ -199,6 +199,7 @@ CONV_VARIANTS = (
     ("", (3, 2), 1, 0, "3x2 filters, stride 1, no padding"),
     ("_pad", (2, 3), 1, (1, 2), "2x3 filters, stride 1, padding (1, 2)"),
     ("_stride2_pad1", (3, 3), 2, 1, "3x3 filters, stride 2, padding 1"),
+    ("_1x1", (1, 1), 1, 0, "1x1 filters (more filters than rows of im2col)"),
 )
 CONV_MODULES = (("conv", "handgrad.layers.conv", "im2col"),
                 ("conv_naive", "handgrad.layers.conv_naive", "loop over output positions"),

@@ -13,9 +13,9 @@ the output.
 
 Vectorized without a loop over examples or pixels: element (a, e) of every window at once is
 the strided slice ``x[:, :, a::stride, e::stride]`` (cut to Ho x Wo), so the loop runs over the
-HH * WW positions inside a window (4 for 2x2 windows) and keeps, per window, the running
-maximum and the position that holds it. When the windows tile the input (stride == size),
-those slices split x into disjoint pieces and backward writes each piece once; otherwise
+HH * WW positions inside a window (4 for 2x2 windows): forward keeps the running maximum,
+backward compares each slice with it. When the windows tile the input (stride == size), those
+slices split x into disjoint pieces and backward writes each piece once; otherwise
 (overlapping windows, or gaps between them) backward adds into zeros.
 
 Ties: when several elements of a window share its maximum, the first one in row-major window
@@ -30,8 +30,8 @@ upstream gradient ``dout`` of shape (N, C, Ho, Wo):
     END DERIVATION
 
 At a tie the max is not differentiable (its slope differs on each side); the winner rule is the
-usual convention. The cache holds the winner of every window, the input's shape and dtype and
-the options.
+usual convention. The cache holds x and the returned out (not copies: do not modify either in
+place before ``backward``) and the options.
 """
 
 from __future__ import annotations
@@ -40,45 +40,45 @@ import numpy as np
 
 from handgrad import _validation as check
 
-# (winner, x_shape, dtype, size, stride): the position a * WW + e of each window's maximum
-# (N, C, Ho, Wo), x's shape and dtype, and the options as (height, width) pairs.
-Cache = tuple[np.ndarray, tuple[int, ...], np.dtype, tuple[int, int], tuple[int, int]]
+# (x, out, size, stride): the input (not copied), the output, and the options as (height, width)
+# pairs; backward finds each window's winner by comparing x with out.
+Cache = tuple[np.ndarray, np.ndarray, tuple[int, int], tuple[int, int]]
 
 
 def forward(x: np.ndarray, size: int | tuple[int, int] = 2,
             stride: int | tuple[int, int] | None = None) -> tuple[np.ndarray, Cache]:
     """Return ``(out, cache)`` with out (N, C, Ho, Wo) the maximum of every window of x."""
     (hh, ww), (sh, sw), (out_h, out_w) = check.pool_arguments("maxpool.forward", x, size, stride)
-    # BEGIN SOLUTION hint: one strided slice of x per position inside the window; keep the best
+    # BEGIN SOLUTION hint: one strided slice of x per position inside the window
     out = x[:, :, 0:sh * out_h:sh, 0:sw * out_w:sw].copy()   # element (0, 0) of every window
-    winner = np.zeros(out.shape, dtype=np.min_scalar_type(hh * ww - 1))
-    for k in range(1, hh * ww):                 # the other positions k = a * WW + e, in order
+    for k in range(1, hh * ww):                 # the other positions k = a * WW + e
         a, e = divmod(k, ww)
-        patch = x[:, :, a:a + sh * out_h:sh, e:e + sw * out_w:sw]          # (N, C, Ho, Wo)
-        better = patch > out                    # strictly: a tie keeps the earlier element
-        np.copyto(winner, k, where=better)
-        np.maximum(out, patch, out=out)
+        np.maximum(out, x[:, :, a:a + sh * out_h:sh, e:e + sw * out_w:sw], out=out)
     # END SOLUTION
-    return out, (winner, x.shape, x.dtype, (hh, ww), (sh, sw))
+    return out, (x, out, (hh, ww), (sh, sw))
 
 
 def backward(dout: np.ndarray, cache: Cache) -> np.ndarray:
     """Return ``dx`` (x's shape and dtype) for an upstream gradient of shape (N, C, Ho, Wo)."""
     op = "maxpool.backward"
-    winner, x_shape, dtype, (hh, ww), (sh, sw) = cache
+    x, out, (hh, ww), (sh, sw) = cache
     check.float_array(op, "dout", dout)
-    check.shape_is(op, "dout", dout, winner.shape, "to match the forward output")
-    check.dtype_is(op, "dout", dout, dtype, "x")
-    out_h, out_w = winner.shape[2:]
-    # BEGIN SOLUTION hint: the same slices as forward; which element of each window won?
+    check.shape_is(op, "dout", dout, out.shape, "to match the forward output")
+    check.same_dtype(op, x=x, dout=dout)
+    out_h, out_w = out.shape[2:]
+    # BEGIN SOLUTION hint: the same slices as forward; in each window, which element won?
     tiles = (sh, sw) == (hh, ww)   # disjoint windows covering x: every element is written once
-    dx = np.empty(x_shape, dtype) if tiles else np.zeros(x_shape, dtype)
-    for k in range(hh * ww):
+    dx = np.empty_like(x) if tiles else np.zeros_like(x)
+    taken = np.zeros(out.shape, dtype=bool)    # windows whose maximum got dout already
+    for k in range(hh * ww):                   # positions in row-major order: ties go to the first
         a, e = divmod(k, ww)
-        piece = dx[:, :, a:a + sh * out_h:sh, e:e + sw * out_w:sw]         # (N, C, Ho, Wo)
+        patch = x[:, :, a:a + sh * out_h:sh, e:e + sw * out_w:sw]         # (N, C, Ho, Wo)
+        first = (patch == out) & ~taken
+        taken |= first
+        piece = dx[:, :, a:a + sh * out_h:sh, e:e + sw * out_w:sw]
         if tiles:
-            np.multiply(dout, winner == k, out=piece)
+            np.multiply(dout, first, out=piece)
         else:
-            piece += dout * (winner == k)
+            piece += dout * first
     # END SOLUTION
     return dx
