@@ -212,7 +212,7 @@ def conv_backward(dout, cache):
     return dx, dw, db
 
 
-def maxpool_forward(x, size=2, stride=None):
+def maxpool_forward(x, size=2, stride=None):   # windows side by side: stride == size
     n, c, h, w = x.shape
     x_r = x.reshape(n, c, h // size, size, w // size, size)
     out = x_r.max(axis=3).max(axis=4)
@@ -227,7 +227,7 @@ def maxpool_backward(dout, cache):
     return dx_r.reshape(x.shape)
 
 
-def avgpool_forward(x, size=2, stride=None):
+def avgpool_forward(x, size=2, stride=None):   # windows side by side: stride == size
     n, c, h, w = x.shape
     out = x.reshape(n, c, h // size, size, w // size, size).mean(axis=(3, 5))
     return out, (x.shape, size)

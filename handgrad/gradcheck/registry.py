@@ -12,7 +12,9 @@ coordinate (distances measured by pushing a tangent through the recurrence). Siz
 one another (N != D != M) so that a transposed gradient has the wrong shape; only the RNN's Wh
 is square by nature, and there the values catch a transpose. The drawing helpers live in
 :mod:`handgrad.gradcheck.sampling`, the ReLU RNN's kink distances in
-:mod:`handgrad.gradcheck.rnn_kinks`.
+:mod:`handgrad.gradcheck.rnn_kinks`, max pooling's (ties in a window) in
+:mod:`handgrad.gradcheck.pool_kinks`; max pooling draws well-separated values, so that no
+window holds a near-tie.
 """
 
 from __future__ import annotations

@@ -10,14 +10,13 @@ by side, as in PyTorch). out (N, C, Ho, Wo) with ``Ho = (H - HH) / stride + 1`` 
 The window must fit the input and the stride must tile it exactly, else a ``ValueError`` says
 which, with the numbers. As in :mod:`handgrad.layers.maxpool`, element (a, e) of every window
 at once is a strided slice of x, so the only loop runs over the HH * WW positions inside a
-window; when the windows tile the input (stride == size) backward writes each slice once,
-otherwise it adds into zeros. Local gradient, for an upstream gradient ``dout`` of shape
-(N, C, Ho, Wo):
+window. Local gradient, for an upstream gradient ``dout`` of shape (N, C, Ho, Wo):
 
     BEGIN DERIVATION
     dx[n, c, i*stride + a, j*stride + e] += dout[n, c, i, j] / (HH * WW)   for every a, e
     Each element of a window moves its mean by 1 / (HH * WW) of its own change; overlapping
-    windows add their contributions, and pixels in no window get 0.
+    windows add their contributions, and pixels in no window get 0. When the windows tile the
+    input (stride == size) each slice of dx is written once; otherwise they add into zeros.
     END DERIVATION
 
 The cache holds only the shapes, the dtype and the options.

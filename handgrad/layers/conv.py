@@ -25,12 +25,12 @@ Local gradients, for an upstream gradient ``dout`` of shape (N, F, Ho, Wo) seen 
     dcols = w2.T @ dout[n]                                   # (K, Ho*Wo), for every n
     col2im: every column of dcols goes back, added, to the window of xp it was copied from;
     windows overlap when stride < filter size. dx is that sum without the padding border.
+    col2im loops over the HH*WW positions inside the filter (9 for a 3x3 filter): position
+    (a, e) of every window at once is a strided slice of xp.
     END DERIVATION
 
-col2im loops over the HH*WW positions inside the filter (9 for a 3x3 filter): position (a, e)
-of every window at once is a strided slice of xp. The cache holds cols, w and the geometry, so
-it takes K times the memory of x. :mod:`handgrad.fast.conv` is a tuned twin with the same
-contract that the models use.
+The cache holds cols, w and the geometry, so it takes K times the memory of x.
+:mod:`handgrad.fast.conv` is a tuned twin with the same contract that the models use.
 """
 
 from __future__ import annotations

@@ -13,25 +13,25 @@ the output.
 
 Vectorized without a loop over examples or pixels: element (a, e) of every window at once is
 the strided slice ``x[:, :, a::stride, e::stride]`` (cut to Ho x Wo), so the loop runs over the
-HH * WW positions inside a window (4 for 2x2 windows): forward keeps the running maximum,
-backward compares each slice with it. When the windows tile the input (stride == size), those
-slices split x into disjoint pieces and backward writes each piece once; otherwise
-(overlapping windows, or gaps between them) backward adds into zeros.
+HH * WW positions inside a window (4 for 2x2 windows), and forward keeps the running maximum.
 
 Ties: when several elements of a window share its maximum, the first one in row-major window
-order (as ``np.argmax`` and PyTorch's CPU kernel choose) is the winner. Local gradient, for an
-upstream gradient ``dout`` of shape (N, C, Ho, Wo):
+order (as ``np.argmax`` and PyTorch's CPU kernel choose) is the winner. At a tie the max is not
+differentiable (its slope differs on each side); the winner rule is the usual convention.
+Local gradient, for an upstream gradient ``dout`` of shape (N, C, Ho, Wo):
 
     BEGIN DERIVATION
     dx[n, c, i*stride + a, j*stride + e] += dout[n, c, i, j] where (a, e) is the winner of
     window (i, j), and nothing from that window elsewhere.
     max passes its input through unchanged at the winner, so d out / d x is 1 there and 0 at
     every other element of the window; overlapping windows add their contributions.
+    Backward compares each slice with out, in row-major order, to find every window's winner.
+    When the windows tile the input (stride == size) the slices split x into disjoint pieces
+    and each piece is written once; otherwise (overlap, or gaps) they add into zeros.
     END DERIVATION
 
-At a tie the max is not differentiable (its slope differs on each side); the winner rule is the
-usual convention. The cache holds x and the returned out (not copies: do not modify either in
-place before ``backward``) and the options.
+The cache holds x and the returned out (not copies: do not modify either in place before
+``backward``) and the options.
 """
 
 from __future__ import annotations
