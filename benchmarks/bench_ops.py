@@ -8,7 +8,8 @@ Every row is verified before it is timed: handgrad's output and every gradient m
 PyTorch autograd (float64 to 1e-9, float32 to 1e-4, relative to the largest reference entry);
 a row that does not match is reported as a mismatch and not timed. The columns are median
 milliseconds of one forward plus one backward, the ratio handgrad/torch against the speed bar
-(1.2x for the matrix-bound affine and rnn, 2.5x for the rest) and the ratio handgrad/textbook.
+(1.2x for the matrix-bound affine and rnn, 2.0x for convolution, 2.5x for the rest) and the ratio
+handgrad/textbook.
 See benchmarks/README.md for the method.
 """
 
@@ -27,8 +28,9 @@ from typing import Any
 import numpy as np
 
 try:
-    from benchmarks import textbook, timing
+    from benchmarks import image_cases, textbook, timing
 except ImportError:  # run as a script: python benchmarks/bench_ops.py
+    import image_cases
     import textbook
     import timing
 
@@ -369,11 +371,14 @@ def make_case(op: str, dtype: np.dtype, seed: int) -> Case:
         return Case(op, "handgrad.losses.svm", "256x1000", MEMORY_BAR, (scores, y), {}, 1.0,
                     ("loss", "dscores"), torch_setup=setup)
 
+    if op in image_cases.OPS:
+        return Case(op, **image_cases.build(op, dtype, rng))
+
     raise ValueError(f"unknown op {op!r}")
 
 
 OPS = ("affine", "relu", "sigmoid", "tanh", "batchnorm", "softmax_ce", "huber", "mse", "rnn",
-       "dropout", "layernorm", "spatial_bn", "groupnorm", "svm")
+       "dropout", "layernorm", "spatial_bn", "groupnorm", "svm", *image_cases.OPS)
 
 
 # --- verification --------------------------------------------------------------------------------
@@ -581,7 +586,8 @@ def main(argv: list[str] | None = None) -> int:
         if "textbook_status" in r:
             print(f"note: {r['op']} {r['dtype']} textbook {r['textbook_status']}")
     if torch is not None:
-        print(f"bars: affine and rnn <= {MATRIX_BAR}x torch, the rest <= {MEMORY_BAR}x; "
+        print(f"bars: affine and rnn <= {MATRIX_BAR}x torch, conv <= {image_cases.CONV_BAR}x, "
+              f"the rest <= {MEMORY_BAR}x; "
               f"{len(misses)} MISS, {len(bad)} row(s) not timed")
         for r in misses:
             print(f"  MISS {r['op']} {r['dtype']}: {r['ratio_torch']:.2f}x torch "

@@ -12,7 +12,9 @@ coordinate (distances measured by pushing a tangent through the recurrence). Siz
 one another (N != D != M) so that a transposed gradient has the wrong shape; only the RNN's Wh
 is square by nature, and there the values catch a transpose. The drawing helpers live in
 :mod:`handgrad.gradcheck.sampling`, the ReLU RNN's kink distances in
-:mod:`handgrad.gradcheck.rnn_kinks`.
+:mod:`handgrad.gradcheck.rnn_kinks`, max pooling's (ties in a window) in
+:mod:`handgrad.gradcheck.pool_kinks`; max pooling draws well-separated values, so that no
+window holds a near-tie.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from handgrad.gradcheck import rnn_kinks
+from handgrad.gradcheck import pool_kinks, rnn_kinks
 from handgrad.gradcheck.sampling import (
     balanced_signs,
     class_labels,
@@ -33,6 +35,7 @@ from handgrad.gradcheck.sampling import (
     redraw_until_clear,
     residuals_around,
     signed_away_from_zero,
+    well_separated,
 )
 
 # make_inputs(rng, dims, dtype) -> (args, kwargs): the positional arguments of forward (arrays,
@@ -115,6 +118,53 @@ register(OpSpec(
     description="x (N, d1, d2) flattened to (N, d1*d2) @ w + b", tags=("layer",)))
 
 
+# --- handgrad.layers.avgpool and handgrad.layers.maxpool ----------------------------------
+
+# Pooling variants: (name suffix, size, stride, what it exercises). Sizes are the output's
+# (Ho, Wo), so the input always fits and tiles: H = (Ho - 1) * stride + size.
+POOL_VARIANTS = (
+    ("", 2, 2, "2x2 windows, stride 2: windows tile the input"),
+    ("_overlap", 3, 2, "3x3 windows, stride 2: overlapping windows"),
+    ("_rect", (3, 2), (1, 2), "3x2 windows, stride (1, 2): overlap down, tiles across"),
+)
+
+
+def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
+
+
+def _pool_inputs(size: int | tuple[int, int], stride: int | tuple[int, int], *,
+                 separated: bool) -> InputMaker:
+    (hh, ww), (sh, sw) = _pair(size), _pair(stride)
+
+    def make(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+        shape = (dims["N"], dims["C"], (dims["Ho"] - 1) * sh + hh, (dims["Wo"] - 1) * sw + ww)
+        # max pooling: values far apart, so no window holds a near-tie (its kinks)
+        x = well_separated(rng, shape, dtype) if separated else normal(rng, shape, dtype)
+        return (x,), {"size": size, "stride": stride}
+    return make
+
+
+def _max_pool_kinks(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[int, np.ndarray]:
+    """The ties of every window, in x."""
+    size, stride = (_pair(kwargs[key]) for key in ("size", "stride"))
+    return {0: pool_kinks.max_pool_kinks(np.asarray(args[0], dtype=np.float64), size, stride)}
+
+
+_POOL_DIMS = {"N": 3, "C": 2, "Ho": 4, "Wo": 5}
+for _suffix, _size, _stride, _what in POOL_VARIANTS:
+    register(OpSpec(
+        name=f"avgpool{_suffix}", module="handgrad.layers.avgpool",
+        make_inputs=_pool_inputs(_size, _stride, separated=False), dims=_POOL_DIMS,
+        arg_names=("x",), description=f"average pooling, {_what}", tags=("layer", "image")))
+    register(OpSpec(
+        name=f"maxpool{_suffix}", module="handgrad.layers.maxpool",
+        make_inputs=_pool_inputs(_size, _stride, separated=True), dims=_POOL_DIMS,
+        arg_names=("x",), kink_distance=_max_pool_kinks,
+        description=f"max pooling, {_what}; kinks at ties in a window",
+        tags=("layer", "image", "kinked")))
+
+
 # --- handgrad.layers.batchnorm ------------------------------------------------------------
 
 def _batchnorm_inputs(mode: str) -> InputMaker:
@@ -175,6 +225,46 @@ register(OpSpec(
     make_inputs=_dropout_inputs("test", 0.7, image=False), dims={"N": 4, "D": 5},
     arg_names=("x", "dropout_param"), description="dropout in test mode: the identity",
     tags=("layer",)))
+
+# --- handgrad.layers.conv, handgrad.layers.conv_naive and handgrad.fast.conv --------------
+
+# Convolution variants: (name suffix, kernel (HH, WW), stride, pad, what it exercises). Sizes
+# are the output's (Ho, Wo), so the filter always fits and the stride tiles:
+# H = (Ho - 1) * stride + HH - 2 * pad.
+CONV_VARIANTS = (
+    ("", (3, 2), 1, 0, "3x2 filters, stride 1, no padding"),
+    ("_pad", (2, 3), 1, (1, 2), "2x3 filters, stride 1, padding (1, 2)"),
+    ("_stride2_pad1", (3, 3), 2, 1, "3x3 filters, stride 2, padding 1"),
+    ("_1x1", (1, 1), 1, 0, "1x1 filters (more filters than rows of im2col)"),
+)
+CONV_MODULES = (("conv", "handgrad.layers.conv", "im2col"),
+                ("conv_naive", "handgrad.layers.conv_naive", "loop over output positions"),
+                ("fast_conv", "handgrad.fast.conv", "tuned twin"))
+
+
+def _conv_inputs(kernel: tuple[int, int], stride: int, pad: int | tuple[int, int]
+                 ) -> InputMaker:
+    ph, pw = _pair(pad)
+
+    def make(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+        n, c, f = dims["N"], dims["C"], dims["F"]
+        h = (dims["Ho"] - 1) * stride + kernel[0] - 2 * ph
+        w = (dims["Wo"] - 1) * stride + kernel[1] - 2 * pw
+        x = normal(rng, (n, c, h, w), dtype)
+        fan_in = c * kernel[0] * kernel[1]
+        weights = normal(rng, (f, c, *kernel), dtype, scale=1.0 / np.sqrt(fan_in))
+        b = normal(rng, (f,), dtype)
+        return (x, weights, b), {"stride": stride, "pad": pad}
+    return make
+
+
+for _prefix, _module, _how in CONV_MODULES:
+    for _suffix, _kernel, _stride, _pad, _what in CONV_VARIANTS:
+        register(OpSpec(
+            name=f"{_prefix}{_suffix}", module=_module,
+            make_inputs=_conv_inputs(_kernel, _stride, _pad),
+            dims={"N": 3, "C": 2, "F": 4, "Ho": 5, "Wo": 7}, arg_names=("x", "w", "b"),
+            description=f"2-D convolution ({_how}), {_what}", tags=("layer", "image")))
 
 
 # --- handgrad.layers.embedding ------------------------------------------------------------
