@@ -278,6 +278,66 @@ def svm_backward(dout, cache):
     dscores /= n
     return dscores * dout
 
+# convolution (im2col) and pooling (reshape) -------------------------------------------------
+def conv_forward(x, w, b, stride=1, pad=0):
+    n, c, h, wd = x.shape
+    f, _, hh, ww = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    out_h, out_w = (h + 2 * pad - hh) // stride + 1, (wd + 2 * pad - ww) // stride + 1
+    windows = np.lib.stride_tricks.sliding_window_view(xp, (hh, ww), axis=(2, 3))
+    windows = windows[:, :, ::stride, ::stride]                  # (N, C, Ho, Wo, HH, WW)
+    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * out_h * out_w, -1)
+    out = cols.dot(w.reshape(f, -1).T) + b
+    out = out.reshape(n, out_h, out_w, f).transpose(0, 3, 1, 2)
+    return out, (x, w, cols, stride, pad)
+
+
+def conv_backward(dout, cache):
+    x, w, cols, stride, pad = cache
+    n, c, h, wd = x.shape
+    f, _, hh, ww = w.shape
+    out_h, out_w = dout.shape[2:]
+    dout2 = dout.transpose(0, 2, 3, 1).reshape(-1, f)
+    db = np.sum(dout2, axis=0)
+    dw = dout2.T.dot(cols).reshape(w.shape)
+    dcols = dout2.dot(w.reshape(f, -1)).reshape(n, out_h, out_w, c, hh, ww)
+    dxp = np.zeros((n, c, h + 2 * pad, wd + 2 * pad), dtype=dout.dtype)
+    for i in range(hh):
+        for j in range(ww):
+            dxp[:, :, i:i + stride * out_h:stride, j:j + stride * out_w:stride] += \
+                dcols[:, :, :, :, i, j].transpose(0, 3, 1, 2)
+    dx = dxp[:, :, pad:pad + h, pad:pad + wd]
+    return dx, dw, db
+
+
+def maxpool_forward(x, size=2, stride=None):   # windows side by side: stride == size
+    n, c, h, w = x.shape
+    x_r = x.reshape(n, c, h // size, size, w // size, size)
+    out = x_r.max(axis=3).max(axis=4)
+    return out, (x, x_r, out, size)
+
+
+def maxpool_backward(dout, cache):
+    x, x_r, out, size = cache
+    mask = x_r == out[:, :, :, None, :, None]
+    dx_r = mask * dout[:, :, :, None, :, None]
+    dx_r /= np.sum(mask, axis=(3, 5), keepdims=True)              # ties share the gradient
+    return dx_r.reshape(x.shape)
+
+
+def avgpool_forward(x, size=2, stride=None):   # windows side by side: stride == size
+    n, c, h, w = x.shape
+    out = x.reshape(n, c, h // size, size, w // size, size).mean(axis=(3, 5))
+    return out, (x.shape, size)
+
+
+def avgpool_backward(dout, cache):
+    shape, size = cache
+    n, c, h, w = shape
+    dx_r = np.broadcast_to(dout[:, :, :, None, :, None] / (size * size),
+                           (n, c, h // size, size, w // size, size))
+    return dx_r.reshape(shape)
+
 
 # lstm, one step at a time (gates i, f, o, g) ----------------------------------------------
 def _sigmoid(a):
@@ -406,6 +466,13 @@ OPS = {
                                   backward=spatial_batchnorm_backward),
     "groupnorm": SimpleNamespace(forward=groupnorm_forward, backward=groupnorm_backward),
     "svm": SimpleNamespace(forward=svm_forward, backward=svm_backward),
+
+    "conv": SimpleNamespace(forward=conv_forward, backward=conv_backward),
+    # the convolution rows of bench_ops.py (image_cases.py) at two shapes, twin and readable
+    **{op: SimpleNamespace(forward=conv_forward, backward=conv_backward)
+       for op in ("conv_c3", "conv_c32", "im2col_c3", "im2col_c32")},
+    "maxpool": SimpleNamespace(forward=maxpool_forward, backward=maxpool_backward),
+    "avgpool": SimpleNamespace(forward=avgpool_forward, backward=avgpool_backward),
     "lstm": SimpleNamespace(forward=lstm_forward, backward=lstm_backward),
     "attention": SimpleNamespace(forward=attention_forward, backward=attention_backward),
 }

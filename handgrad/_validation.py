@@ -280,3 +280,81 @@ def bn_param(op: str, value: object, d: int, dtype: np.dtype, features: str = "x
         raise ValueError(f"{op}: bn_param['running_var'] has negative entries; a variance "
                          f"cannot be negative")
     return mode, eps, momentum, running[0], running[1]
+
+Pair = tuple[int, int]
+
+
+def int_pair(op: str, name: str, value: object, *, minimum: int) -> Pair:
+    """An image option given as one int or a (height, width) pair of ints (a tuple or a list),
+    each >= minimum, as a pair: ``stride=2`` is ``(2, 2)``."""
+    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(items) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                  for v in items):
+        raise TypeError(f"{op}: {name} must be an int or a (height, width) pair of ints, "
+                        f"got {value!r}")
+    if min(items) < minimum:
+        raise ValueError(f"{op}: {name} must be >= {minimum}, got {value!r}")
+    return int(items[0]), int(items[1])
+
+
+def window_positions(op: str, image: Sequence[int], window: Pair, stride: Pair,
+                     pad: Pair = (0, 0), *, what: str = "filter",
+                     names: Pair | tuple[str, str] = ("HH", "WW")) -> Pair:
+    """Positions ``(Ho, Wo)`` of a ``window`` sliding over an ``image`` of (H, W) pixels with
+    ``stride`` after zero-padding by ``pad``: ``Ho = (H + 2 * pad - HH) // stride + 1``.
+
+    The window must fit the padded image and the stride must tile it exactly (no pixel left
+    over at the bottom or the right), else a ``ValueError`` says which, with the numbers.
+    ``what`` names the window ("filter", "pool window"), ``names`` its two sizes.
+    """
+    where = "padded input" if any(pad) else "input"
+    positions = []
+    for axis, dim, n, k, k_name, s, p in zip(("height", "width"), ("H", "W"), image, window,
+                                             names, stride, pad, strict=True):
+        padded = n + 2 * p
+        span = f"{dim} + 2*pad = {n} + 2*{p} = {padded}" if any(pad) else f"{dim} = {n}"
+        if k > padded:
+            raise ValueError(f"{op}: the {what} does not fit the {where}: its {axis} {k} "
+                             f"({k_name}) exceeds {span}")
+        if (padded - k) % s:
+            left = (f"{dim} + 2*pad - {k_name} = {n} + 2*{p} - {k}" if any(pad)
+                    else f"{dim} - {k_name} = {n} - {k}")
+            raise ValueError(f"{op}: stride {s} does not tile the {where}'s {axis}: {left} = "
+                             f"{padded - k} is not a multiple of {s}; change the stride, the "
+                             f"padding or the input size")
+        positions.append((padded - k) // s + 1)
+    return positions[0], positions[1]
+
+
+def conv_arguments(op: str, x: object, w: object, b: object, stride: object,
+                   pad: object) -> tuple[Pair, Pair, Pair]:
+    """Check a 2-D convolution's x (N, C, H, W), w (F, C, HH, WW), b (F,), ``stride`` (>= 1)
+    and ``pad`` (>= 0); return ``(stride, pad, (Ho, Wo))`` with the options as pairs."""
+    float_array(op, "x", x, ndim=4)
+    float_array(op, "w", w, ndim=4)
+    float_array(op, "b", b, ndim=1)
+    same_dtype(op, x=x, w=w, b=b)
+    stride = int_pair(op, "stride", stride, minimum=1)
+    pad = int_pair(op, "pad", pad, minimum=0)
+    n_filters, channels, hh, ww = w.shape
+    if channels != x.shape[1]:
+        raise ValueError(f"{op}: w has {channels} input channels but x has {x.shape[1]} "
+                         f"(x shape {x.shape}, w shape {w.shape}); w must be "
+                         f"(F, {x.shape[1]}, HH, WW)")
+    if b.shape != (n_filters,):
+        raise ValueError(f"{op}: b must have shape (F,) = ({n_filters},) to match w "
+                         f"{w.shape}, got {b.shape}")
+    out_hw = window_positions(op, x.shape[2:], (hh, ww), stride, pad)
+    return stride, pad, out_hw
+
+
+def pool_arguments(op: str, x: object, size: object, stride: object
+                   ) -> tuple[Pair, Pair, Pair]:
+    """Check a pooling layer's x (N, C, H, W), window ``size`` and ``stride`` (None: the size,
+    i.e. windows side by side); return ``(size, stride, (Ho, Wo))`` with the options as pairs."""
+    float_array(op, "x", x, ndim=4)
+    size = int_pair(op, "size", size, minimum=1)
+    stride = size if stride is None else int_pair(op, "stride", stride, minimum=1)
+    out_hw = window_positions(op, x.shape[2:], size, stride, what="pool window",
+                              names=("size", "size"))
+    return size, stride, out_hw

@@ -10,9 +10,12 @@ kink, so a centred difference never straddles one: ReLU inputs are drawn away fr
 ReLU-activated RNN entries redraw until no pre-activation is that close to 0 along any input
 coordinate (distances measured by pushing a tangent through the recurrence). Sizes differ from
 one another (N != D != M) so that a transposed gradient has the wrong shape; only the RNN's Wh
-is square by nature, and there the values catch a transpose. The drawing helpers live in
-:mod:`handgrad.gradcheck.sampling`, the ReLU RNN's kink distances in
-:mod:`handgrad.gradcheck.rnn_kinks`.
+and attention's (D, D) projections are square by nature, and there the values catch a
+transpose. The drawing helpers live in :mod:`handgrad.gradcheck.sampling` (the LSTM's and
+attention's makers in :mod:`handgrad.gradcheck.sequence_inputs`), the ReLU RNN's kink distances in
+:mod:`handgrad.gradcheck.rnn_kinks`, max pooling's (ties in a window) in
+:mod:`handgrad.gradcheck.pool_kinks`; max pooling draws well-separated values, so that no
+window holds a near-tie.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from handgrad.gradcheck import rnn_kinks
+from handgrad.gradcheck import pool_kinks, rnn_kinks, sequence_inputs
 from handgrad.gradcheck.outputs import packed
 from handgrad.gradcheck.sampling import (
     balanced_signs,
@@ -34,6 +37,7 @@ from handgrad.gradcheck.sampling import (
     redraw_until_clear,
     residuals_around,
     signed_away_from_zero,
+    well_separated,
 )
 
 # make_inputs(rng, dims, dtype) -> (args, kwargs): the positional arguments of forward (arrays,
@@ -123,55 +127,76 @@ register(OpSpec(
 
 # --- handgrad.layers.attention (and its twin handgrad.fast.attention) --------------------
 
-def _attention_inputs(causal: bool = False, masked: bool = False) -> InputMaker:
-    """x (N, T, D) with D = heads * d, four (D, D) projections at 1/sqrt(D) scale (scores of
-    order 1: the softmax neither saturated nor uniform) and distinct biases. ``masked`` adds a
-    (T, T) mask whose second row allows nothing (its output is bo, its gradient 0) and whose
-    other rows allow a random subset that always includes the diagonal."""
+_ATTENTION_ARGS = ("x", "Wq", "Wk", "Wv", "Wo", "bq", "bk", "bv", "bo")
+_ATTENTION_VARIANTS = (  # name, maker, description
+    ("attention", sequence_inputs.attention(),
+     "multi-head scaled dot-product self-attention, x (N, T, heads * d)"),
+    ("attention_causal", sequence_inputs.attention(causal=True),
+     "self-attention with causal=True (position i sees j <= i)"),
+    ("attention_mask", sequence_inputs.attention(causal=True, masked=True),
+     "self-attention with a (T, T) mask and causal=True; one row fully masked"),
+)
+for _name, _maker, _about in _ATTENTION_VARIANTS:
+    register(OpSpec(
+        name=_name, module="handgrad.layers.attention", make_inputs=_maker,
+        dims={"N": 3, "T": 4, "heads": 2, "d": 5}, arg_names=_ATTENTION_ARGS,
+        description=_about, tags=("layer", "sequence")))
+    register(OpSpec(
+        name=f"{_name}_fast", module="handgrad.fast.attention", make_inputs=_maker,
+        dims={"N": 3, "T": 4, "heads": 2, "d": 5}, arg_names=_ATTENTION_ARGS,
+        description=f"the tuned twin of {_name}", tags=("layer", "sequence", "fast")))
+register(OpSpec(
+    name="attention_t1", module="handgrad.layers.attention",
+    make_inputs=sequence_inputs.attention(), dims={"N": 3, "T": 1, "heads": 2, "d": 4},
+    arg_names=_ATTENTION_ARGS, description="self-attention over one position (T = 1: the "
+    "softmax is 1)", tags=("layer", "sequence")))
+
+
+# --- handgrad.layers.avgpool and handgrad.layers.maxpool ----------------------------------
+
+# Pooling variants: (name suffix, size, stride, what it exercises). Sizes are the output's
+# (Ho, Wo), so the input always fits and tiles: H = (Ho - 1) * stride + size.
+POOL_VARIANTS = (
+    ("", 2, 2, "2x2 windows, stride 2: windows tile the input"),
+    ("_overlap", 3, 2, "3x3 windows, stride 2: overlapping windows"),
+    ("_rect", (3, 2), (1, 2), "3x2 windows, stride (1, 2): overlap down, tiles across"),
+)
+
+
+def _pair(value: int | tuple[int, int]) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (value[0], value[1])
+
+
+def _pool_inputs(size: int | tuple[int, int], stride: int | tuple[int, int], *,
+                 separated: bool) -> InputMaker:
+    (hh, ww), (sh, sw) = _pair(size), _pair(stride)
+
     def make(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
-        n, t, heads = dims["N"], dims["T"], dims["heads"]
-        d_model = heads * dims["d"]
-        x = normal(rng, (n, t, d_model), dtype)
-        weights = [normal(rng, (d_model, d_model), dtype, scale=1.5 / np.sqrt(d_model))
-                   for _ in range(4)]
-        biases = [normal(rng, (d_model,), dtype, scale=0.5) for _ in range(4)]
-        kwargs: dict[str, Any] = {"num_heads": heads}
-        if causal:
-            kwargs["causal"] = True
-        if masked:
-            mask = (rng.random((t, t)) < 0.6) | np.eye(t, dtype=bool)
-            if t > 1:
-                mask[1] = False
-            kwargs["mask"] = mask
-        return (x, *weights, *biases), kwargs
+        shape = (dims["N"], dims["C"], (dims["Ho"] - 1) * sh + hh, (dims["Wo"] - 1) * sw + ww)
+        # max pooling: values far apart, so no window holds a near-tie (its kinks)
+        x = well_separated(rng, shape, dtype) if separated else normal(rng, shape, dtype)
+        return (x,), {"size": size, "stride": stride}
     return make
 
 
-_ATTENTION_ARGS = ("x", "Wq", "Wk", "Wv", "Wo", "bq", "bk", "bv", "bo")
-_ATTENTION_DIMS = {"N": 3, "T": 4, "heads": 2, "d": 5}
-for _module, _suffix in (("handgrad.layers.attention", ""), ("handgrad.fast.attention", "_fast")):
+def _max_pool_kinks(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[int, np.ndarray]:
+    """The ties of every window, in x."""
+    size, stride = (_pair(kwargs[key]) for key in ("size", "stride"))
+    return {0: pool_kinks.max_pool_kinks(np.asarray(args[0], dtype=np.float64), size, stride)}
+
+
+_POOL_DIMS = {"N": 3, "C": 2, "Ho": 4, "Wo": 5}
+for _suffix, _size, _stride, _what in POOL_VARIANTS:
     register(OpSpec(
-        name=f"attention{_suffix}", module=_module, make_inputs=_attention_inputs(),
-        dims=_ATTENTION_DIMS, arg_names=_ATTENTION_ARGS,
-        description="multi-head scaled dot-product self-attention, x (N, T, heads * d)"
-                    + (", tuned twin" if _suffix else ""), tags=("layer", "sequence")))
+        name=f"avgpool{_suffix}", module="handgrad.layers.avgpool",
+        make_inputs=_pool_inputs(_size, _stride, separated=False), dims=_POOL_DIMS,
+        arg_names=("x",), description=f"average pooling, {_what}", tags=("layer", "image")))
     register(OpSpec(
-        name=f"attention_causal{_suffix}", module=_module,
-        make_inputs=_attention_inputs(causal=True), dims=_ATTENTION_DIMS,
-        arg_names=_ATTENTION_ARGS,
-        description="self-attention with causal=True (position i sees j <= i)"
-                    + (", tuned twin" if _suffix else ""), tags=("layer", "sequence")))
-    register(OpSpec(
-        name=f"attention_mask{_suffix}", module=_module,
-        make_inputs=_attention_inputs(causal=True, masked=True), dims=_ATTENTION_DIMS,
-        arg_names=_ATTENTION_ARGS,
-        description="self-attention with a (T, T) mask and causal=True; one row fully masked"
-                    + (", tuned twin" if _suffix else ""), tags=("layer", "sequence")))
-register(OpSpec(
-    name="attention_t1", module="handgrad.layers.attention", make_inputs=_attention_inputs(),
-    dims={"N": 3, "T": 1, "heads": 2, "d": 4}, arg_names=_ATTENTION_ARGS,
-    description="self-attention over one position (T = 1: the softmax is 1)",
-    tags=("layer", "sequence")))
+        name=f"maxpool{_suffix}", module="handgrad.layers.maxpool",
+        make_inputs=_pool_inputs(_size, _stride, separated=True), dims=_POOL_DIMS,
+        arg_names=("x",), kink_distance=_max_pool_kinks,
+        description=f"max pooling, {_what}; kinks at ties in a window",
+        tags=("layer", "image", "kinked")))
 
 
 # --- handgrad.layers.batchnorm ------------------------------------------------------------
@@ -235,6 +260,46 @@ register(OpSpec(
     arg_names=("x", "dropout_param"), description="dropout in test mode: the identity",
     tags=("layer",)))
 
+# --- handgrad.layers.conv, handgrad.layers.conv_naive and handgrad.fast.conv --------------
+
+# Convolution variants: (name suffix, kernel (HH, WW), stride, pad, what it exercises). Sizes
+# are the output's (Ho, Wo), so the filter always fits and the stride tiles:
+# H = (Ho - 1) * stride + HH - 2 * pad.
+CONV_VARIANTS = (
+    ("", (3, 2), 1, 0, "3x2 filters, stride 1, no padding"),
+    ("_pad", (2, 3), 1, (1, 2), "2x3 filters, stride 1, padding (1, 2)"),
+    ("_stride2_pad1", (3, 3), 2, 1, "3x3 filters, stride 2, padding 1"),
+    ("_1x1", (1, 1), 1, 0, "1x1 filters (more filters than rows of im2col)"),
+)
+CONV_MODULES = (("conv", "handgrad.layers.conv", "im2col"),
+                ("conv_naive", "handgrad.layers.conv_naive", "loop over output positions"),
+                ("fast_conv", "handgrad.fast.conv", "tuned twin"))
+
+
+def _conv_inputs(kernel: tuple[int, int], stride: int, pad: int | tuple[int, int]
+                 ) -> InputMaker:
+    ph, pw = _pair(pad)
+
+    def make(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
+        n, c, f = dims["N"], dims["C"], dims["F"]
+        h = (dims["Ho"] - 1) * stride + kernel[0] - 2 * ph
+        w = (dims["Wo"] - 1) * stride + kernel[1] - 2 * pw
+        x = normal(rng, (n, c, h, w), dtype)
+        fan_in = c * kernel[0] * kernel[1]
+        weights = normal(rng, (f, c, *kernel), dtype, scale=1.0 / np.sqrt(fan_in))
+        b = normal(rng, (f,), dtype)
+        return (x, weights, b), {"stride": stride, "pad": pad}
+    return make
+
+
+for _prefix, _module, _how in CONV_MODULES:
+    for _suffix, _kernel, _stride, _pad, _what in CONV_VARIANTS:
+        register(OpSpec(
+            name=f"{_prefix}{_suffix}", module=_module,
+            make_inputs=_conv_inputs(_kernel, _stride, _pad),
+            dims={"N": 3, "C": 2, "F": 4, "Ho": 5, "Wo": 7}, arg_names=("x", "w", "b"),
+            description=f"2-D convolution ({_how}), {_what}", tags=("layer", "image")))
+
 
 # --- handgrad.layers.embedding ------------------------------------------------------------
 
@@ -252,45 +317,22 @@ register(OpSpec(
 
 # --- handgrad.layers.lstm (and its twin handgrad.fast.lstm) ------------------------------
 
-def _lstm_weights(rng: np.random.Generator, d: int, hdim: int, dtype: np.dtype
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Wx (D, 4H), Wh (H, 4H), b (4H,) scaled so that the gates are neither saturated nor
-    all near 1/2 (pre-activations of order 1)."""
-    wx = normal(rng, (d, 4 * hdim), dtype, scale=1.0 / np.sqrt(d))
-    wh = normal(rng, (hdim, 4 * hdim), dtype, scale=1.0 / np.sqrt(hdim))
-    b = normal(rng, (4 * hdim,), dtype, scale=0.5)
-    return wx, wh, b
-
-
-def _lstm_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
-    n, t, d, hdim = dims["N"], dims["T"], dims["D"], dims["H"]
-    x = normal(rng, (n, t, d), dtype)
-    h0 = np.tanh(rng.normal(0.0, 1.5, (n, hdim))).astype(dtype)
-    return (x, h0, *_lstm_weights(rng, d, hdim, dtype)), {}
-
-
-def _lstm_step_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
-    n, d, hdim = dims["N"], dims["D"], dims["H"]
-    x = normal(rng, (n, d), dtype)
-    prev_h = np.tanh(rng.normal(0.0, 1.5, (n, hdim))).astype(dtype)
-    prev_c = normal(rng, (n, hdim), dtype, scale=1.5)     # a memory may exceed 1
-    return (x, prev_h, prev_c, *_lstm_weights(rng, d, hdim, dtype)), {}
-
-
 _LSTM_ARGS = ("x", "h0", "Wx", "Wh", "b")
-for _module, _suffix in (("handgrad.layers.lstm", ""), ("handgrad.fast.lstm", "_fast")):
+_LSTM_VARIANTS = (  # name, sizes, description
+    ("lstm", {"N": 3, "T": 4, "D": 5, "H": 6},
+     "LSTM over (N, T, D), gates i, f, o, g, backpropagation through time"),
+    ("lstm_t1", {"N": 3, "T": 1, "D": 4, "H": 2}, "LSTM over a single time step (T = 1)"),
+)
+for _name, _dims, _about in _LSTM_VARIANTS:
     register(OpSpec(
-        name=f"lstm{_suffix}", module=_module, make_inputs=_lstm_inputs,
-        dims={"N": 3, "T": 4, "D": 5, "H": 6}, arg_names=_LSTM_ARGS,
-        description="LSTM over (N, T, D), gates i, f, o, g, backpropagation through time"
-                    + (", tuned twin" if _suffix else ""), tags=("layer", "sequence")))
+        name=_name, module="handgrad.layers.lstm", make_inputs=sequence_inputs.lstm, dims=_dims,
+        arg_names=_LSTM_ARGS, description=_about, tags=("layer", "sequence")))
     register(OpSpec(
-        name=f"lstm_t1{_suffix}", module=_module, make_inputs=_lstm_inputs,
-        dims={"N": 3, "T": 1, "D": 4, "H": 2}, arg_names=_LSTM_ARGS,
-        description="LSTM over a single time step (T = 1)"
-                    + (", tuned twin" if _suffix else ""), tags=("layer", "sequence")))
+        name=f"{_name}_fast", module="handgrad.fast.lstm", make_inputs=sequence_inputs.lstm,
+        dims=_dims, arg_names=_LSTM_ARGS, description=f"the tuned twin of {_name}",
+        tags=("layer", "sequence", "fast")))
 register(OpSpec(
-    name="lstm_step", module="handgrad.layers.lstm", make_inputs=_lstm_step_inputs,
+    name="lstm_step", module="handgrad.layers.lstm", make_inputs=sequence_inputs.lstm_step,
     dims={"N": 3, "D": 5, "H": 4}, arg_names=("x", "prev_h", "prev_c", "Wx", "Wh", "b"),
     forward="step_forward", backward="step_backward", outputs=("next_h", "next_c"),
     description="one LSTM step: (next_h, next_c) from (x, prev_h, prev_c)",

@@ -79,3 +79,16 @@ def redraw_until_clear(draw: Callable[[], Drawn],
         if all(np.min(d, initial=np.inf) >= KINK_MARGIN for d in distances.values()):
             break
     return args, kwargs
+
+
+def well_separated(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype,
+                   spacing: float = 0.01) -> np.ndarray:
+    """Distinct values at least ``0.8 * spacing`` apart, in random places: a shuffled grid
+    ``spacing`` apart, centred on 0, each value jittered by at most ``0.1 * spacing``. No value
+    is 0 or +-1 (the grid is offset by a non-integer multiple of ``spacing``). For ops whose
+    kinks are ties between inputs, as max pooling's."""
+    size = int(np.prod(shape))
+    grid = np.arange(size) - size / 2 + 0.37     # fractional part 0.37 or 0.87: never an integer
+    values = (grid + rng.uniform(-0.1, 0.1, size)) * spacing
+    rng.shuffle(values)
+    return values.reshape(shape).astype(dtype)
