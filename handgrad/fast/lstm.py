@@ -5,10 +5,10 @@ matrix products of every step (``h_{t-1} @ Wh`` forward, ``da_t @ Wh.T`` backwar
 large products before and after the time loop, and about twenty elementwise passes over
 (N, H)-sized arrays per step; this module keeps the products and makes the passes cheap:
 
-- a batch of at least 2 * MIN_SLICE rows (64 in float64, 128 in float32) is cut into one
-  slice per thread (:mod:`handgrad.fast._parts`), and each thread runs the whole recurrence
-  of its rows, products included, with BLAS on one thread: the elementwise passes, which
-  BLAS cannot share, then run on every core, and no BLAS thread spins between the steps;
+- a batch of at least 2 * MIN_SLICE = 64 rows is cut into one slice per thread
+  (:mod:`handgrad.fast._parts`), and each thread runs the whole recurrence of its rows,
+  products included, with BLAS on one thread: the elementwise passes, which BLAS cannot
+  share, then run on every core, and no BLAS thread spins between the steps;
 - the arrays of all steps are time-major, (T, N, .), so that every step works on contiguous
   blocks, and every elementwise result is written in place into a preallocated buffer;
 - the three sigmoids come from the same ``np.tanh`` call as g, through
@@ -61,11 +61,11 @@ class Cache(NamedTuple):
 
 
 # Batch rows per thread at least. A slice's (rows, H) @ (H, 4H) products of every step run on
-# one thread. In float64, 32 rows keep about 95% of the speed BLAS gets from two threads on
-# twice the rows, and halving the elementwise work of each step is a clear gain; in float32,
-# single-threaded products of 32 rows lose about as much as the second thread gains (OpenBLAS,
-# measured), so a float32 batch is cut only from 2 x 64 rows on.
-MIN_SLICE = {np.dtype(np.float32): 64, np.dtype(np.float64): 32}
+# one thread; with 32 rows they keep about 95% (float64) and 75% (float32) of the speed BLAS
+# gets from two threads on twice the rows (OpenBLAS, measured), while the elementwise work of
+# each step, which BLAS cannot share, runs on both cores: a clear gain in float64, about even
+# in float32. Fewer rows lose more than they gain.
+MIN_SLICE = 32
 
 
 def forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray
@@ -75,7 +75,7 @@ def forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np
     n, t_steps, d, n_h = check.sequence_start(op, x, "h0", h0)
     check.gate_weights(op, x, "h0", h0, Wx, Wh, b, gates=4)
     h = np.empty((n, t_steps, n_h), dtype=x.dtype)
-    slices = batch_slices(n, MIN_SLICE[x.dtype])
+    slices = batch_slices(n, MIN_SLICE)
     parts = map_slices(lambda rows: _forward_part(x[rows], h0[rows], Wx, Wh, b, h[rows]),
                        slices)
     return h, Cache(slices, parts)
