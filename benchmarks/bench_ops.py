@@ -8,8 +8,8 @@ Every row is verified before it is timed: handgrad's output and every gradient m
 PyTorch autograd (float64 to 1e-9, float32 to 1e-4, relative to the largest reference entry);
 a row that does not match is reported as a mismatch and not timed. The columns are median
 milliseconds of one forward plus one backward, the ratio handgrad/torch against the speed bar
-(1.2x for the matrix-bound affine and rnn, 2.0x for convolution, 2.5x for the rest) and the ratio
-handgrad/textbook.
+(1.2x for the matrix-bound affine and rnn, 1.3x for lstm, 1.5x for attention, 2.0x for
+convolution, 2.5x for the rest) and the ratio handgrad/textbook.
 See benchmarks/README.md for the method.
 """
 
@@ -28,9 +28,10 @@ from typing import Any
 import numpy as np
 
 try:
-    from benchmarks import image_cases, textbook, timing
+    from benchmarks import image_cases, sequence_cases, textbook, timing
 except ImportError:  # run as a script: python benchmarks/bench_ops.py
     import image_cases
+    import sequence_cases
     import textbook
     import timing
 
@@ -373,12 +374,15 @@ def make_case(op: str, dtype: np.dtype, seed: int) -> Case:
 
     if op in image_cases.OPS:
         return Case(op, **image_cases.build(op, dtype, rng))
+    if op in sequence_cases.OPS:
+        return Case(op, **sequence_cases.build(op, dtype, rng))
 
     raise ValueError(f"unknown op {op!r}")
 
 
 OPS = ("affine", "relu", "sigmoid", "tanh", "batchnorm", "softmax_ce", "huber", "mse", "rnn",
-       "dropout", "layernorm", "spatial_bn", "groupnorm", "svm", *image_cases.OPS)
+       "dropout", "layernorm", "spatial_bn", "groupnorm", "svm", *image_cases.OPS,
+       *sequence_cases.OPS)
 
 
 # --- verification --------------------------------------------------------------------------------
@@ -587,6 +591,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: {r['op']} {r['dtype']} textbook {r['textbook_status']}")
     if torch is not None:
         print(f"bars: affine and rnn <= {MATRIX_BAR}x torch, conv <= {image_cases.CONV_BAR}x, "
+              f"lstm <= {sequence_cases.LSTM_BAR}x, attention <= {sequence_cases.ATTENTION_BAR}x, "
               f"the rest <= {MEMORY_BAR}x; "
               f"{len(misses)} MISS, {len(bad)} row(s) not timed")
         for r in misses:

@@ -8,6 +8,7 @@ cache obviously holds. They follow handgrad's op contract (``forward -> (out, ca
 
 from __future__ import annotations
 
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -338,6 +339,117 @@ def avgpool_backward(dout, cache):
     return dx_r.reshape(shape)
 
 
+# lstm, one step at a time (gates i, f, o, g) ----------------------------------------------
+def _sigmoid(a):
+    z = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1 / (1 + z), z / (1 + z))
+
+
+def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+    n_h = prev_h.shape[1]
+    a = x.dot(Wx) + prev_h.dot(Wh) + b
+    i = _sigmoid(a[:, :n_h])
+    f = _sigmoid(a[:, n_h:2 * n_h])
+    o = _sigmoid(a[:, 2 * n_h:3 * n_h])
+    g = np.tanh(a[:, 3 * n_h:])
+    next_c = f * prev_c + i * g
+    next_h = o * np.tanh(next_c)
+    return next_h, next_c, (x, prev_h, prev_c, Wx, Wh, i, f, o, g, next_c)
+
+
+def lstm_step_backward(dnext_h, dnext_c, cache):
+    x, prev_h, prev_c, Wx, Wh, i, f, o, g, next_c = cache
+    tanh_c = np.tanh(next_c)
+    dc = dnext_c + dnext_h * o * (1 - tanh_c ** 2)
+    da = np.hstack([dc * g * i * (1 - i), dc * prev_c * f * (1 - f),
+                    dnext_h * tanh_c * o * (1 - o), dc * i * (1 - g ** 2)])
+    dx = da.dot(Wx.T)
+    dprev_h = da.dot(Wh.T)
+    dprev_c = dc * f
+    dWx = x.T.dot(da)
+    dWh = prev_h.T.dot(da)
+    db = np.sum(da, axis=0)
+    return dx, dprev_h, dprev_c, dWx, dWh, db
+
+
+def lstm_forward(x, h0, Wx, Wh, b):
+    n, t_len, _ = x.shape
+    h = np.zeros((n, t_len, h0.shape[1]), dtype=x.dtype)
+    prev_h, prev_c = h0, np.zeros_like(h0)
+    caches = []
+    for t in range(t_len):
+        prev_h, prev_c, cache = lstm_step_forward(x[:, t, :], prev_h, prev_c, Wx, Wh, b)
+        h[:, t, :] = prev_h
+        caches.append(cache)
+    return h, (caches, x.shape)
+
+
+def lstm_backward(dh, cache):
+    caches, x_shape = cache
+    n, t_len, _ = x_shape
+    Wx, Wh = caches[0][3], caches[0][4]
+    n_h = Wh.shape[0]
+    dx = np.zeros(x_shape, dtype=dh.dtype)
+    dWx, dWh = np.zeros_like(Wx), np.zeros_like(Wh)
+    db = np.zeros(4 * n_h, dtype=dh.dtype)
+    dprev_h = np.zeros((n, n_h), dtype=dh.dtype)
+    dprev_c = np.zeros((n, n_h), dtype=dh.dtype)
+    for t in reversed(range(t_len)):
+        dx_t, dprev_h, dprev_c, dWx_t, dWh_t, db_t = lstm_step_backward(
+            dh[:, t, :] + dprev_h, dprev_c, caches[t])
+        dx[:, t, :] = dx_t
+        dWx += dWx_t
+        dWh += dWh_t
+        db += db_t
+    return dx, dprev_h, dWx, dWh, db
+
+
+# multi-head self-attention ------------------------------------------------------------------
+def attention_forward(x, Wq, Wk, Wv, Wo, bq, bk, bv, bo, num_heads, causal=False):
+    n, t_len, d_model = x.shape
+    d = d_model // num_heads
+
+    def split(a):
+        return a.reshape(n, t_len, num_heads, d).transpose(0, 2, 1, 3)
+
+    q, k, v = split(x @ Wq + bq), split(x @ Wk + bk), split(x @ Wv + bv)
+    scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(d)
+    if causal:
+        scores = np.where(np.tril(np.ones((t_len, t_len), dtype=bool)), scores, -np.inf)
+    scores = scores - np.max(scores, axis=-1, keepdims=True)
+    p = np.exp(scores)
+    p = p / np.sum(p, axis=-1, keepdims=True)
+    y = (p @ v).transpose(0, 2, 1, 3).reshape(n, t_len, d_model)
+    out = y @ Wo + bo
+    return out, (x, q, k, v, p, y, Wq, Wk, Wv, Wo, d)
+
+
+def attention_backward(dout, cache):
+    x, q, k, v, p, y, Wq, Wk, Wv, Wo, d = cache
+    n, t_len, d_model = x.shape
+    num_heads = d_model // d
+
+    def split(a):
+        return a.reshape(n, t_len, num_heads, d).transpose(0, 2, 1, 3)
+
+    def merge(a):
+        return a.transpose(0, 2, 1, 3).reshape(n * t_len, d_model)
+
+    dout2 = dout.reshape(-1, d_model)
+    x2 = x.reshape(-1, d_model)
+    dbo = np.sum(dout2, axis=0)
+    dWo = y.reshape(-1, d_model).T.dot(dout2)
+    dy = split(dout2.dot(Wo.T))
+    dv = p.transpose(0, 1, 3, 2) @ dy
+    dp = dy @ v.transpose(0, 1, 3, 2)
+    ds = p * (dp - np.sum(p * dp, axis=-1, keepdims=True)) / math.sqrt(d)
+    dq, dk = merge(ds @ k), merge(ds.transpose(0, 1, 3, 2) @ q)
+    dv = merge(dv)
+    dx = (dq.dot(Wq.T) + dk.dot(Wk.T) + dv.dot(Wv.T)).reshape(x.shape)
+    return (dx, x2.T.dot(dq), x2.T.dot(dk), x2.T.dot(dv), dWo, np.sum(dq, axis=0),
+            np.sum(dk, axis=0), np.sum(dv, axis=0), dbo)
+
+
 OPS = {
     "affine": SimpleNamespace(forward=affine_forward, backward=affine_backward),
     "relu": SimpleNamespace(forward=relu_forward, backward=relu_backward),
@@ -361,4 +473,8 @@ OPS = {
        for op in ("conv_c3", "conv_c32", "im2col_c3", "im2col_c32")},
     "maxpool": SimpleNamespace(forward=maxpool_forward, backward=maxpool_backward),
     "avgpool": SimpleNamespace(forward=avgpool_forward, backward=avgpool_backward),
+    "lstm": SimpleNamespace(forward=lstm_forward, backward=lstm_backward),
+    "attention": SimpleNamespace(forward=attention_forward, backward=attention_backward),
 }
+OPS["lstm_readable"] = OPS["lstm"]
+OPS["attention_causal"] = OPS["attention_mha"] = OPS["attention_readable"] = OPS["attention"]

@@ -74,6 +74,50 @@ def shape_is(op: str, name: str, value: np.ndarray, expected: Sequence[int],
         raise ValueError(f"{op}: {name} must have shape {expected}{suffix}, got {value.shape}")
 
 
+def sequence_start(op: str, x: object, h_name: str, h0: object) -> tuple[int, int, int, int]:
+    """Require a batch-first sequence x (N, T, D) with T >= 1 and a starting state ``h0``
+    (N, H) of float arrays; return ``(N, T, D, H)``."""
+    float_array(op, "x", x, ndim=3)
+    float_array(op, h_name, h0, ndim=2)
+    n, t_steps, d = x.shape
+    if t_steps == 0:
+        raise ValueError(f"{op}: x must have at least one time step, got shape {x.shape}")
+    shape_is(op, h_name, h0, (n, h0.shape[1]), f"= (N, H) with N = {n} to match x")
+    return n, t_steps, d, h0.shape[1]
+
+
+def gate_weights(op: str, x: np.ndarray, h_name: str, h: np.ndarray, Wx: object, Wh: object,
+                 b: object, *, gates: int) -> None:
+    """Require the weights of a recurrent cell with ``gates`` gates of H units each: Wx
+    (D, gates*H), Wh (H, gates*H), b (gates*H,), all in the dtype of x and the hidden state
+    ``h`` (N, H) named ``h_name``; D is the last dimension of x."""
+    float_array(op, "Wx", Wx, ndim=2)
+    float_array(op, "Wh", Wh, ndim=2)
+    float_array(op, "b", b, ndim=1)
+    same_dtype(op, x=x, **{h_name: h}, Wx=Wx, Wh=Wh, b=b)
+    d, n_h = x.shape[-1], h.shape[1]
+    width = f"{gates}H" if gates > 1 else "H"
+    why = f"({gates} gates of H = {n_h} units, H from {h_name})" if gates > 1 \
+        else f"(H = {n_h} from {h_name})"
+    shape_is(op, "Wx", Wx, (d, gates * n_h), f"= (D, {width}) {why}")
+    shape_is(op, "Wh", Wh, (n_h, gates * n_h), f"= (H, {width}) {why}")
+    shape_is(op, "b", b, (gates * n_h,), f"= ({width},) {why}")
+
+
+def projections(op: str, x: np.ndarray, weights: dict[str, object],
+                biases: dict[str, object]) -> None:
+    """Require square (D, D) ``weights`` and (D,) ``biases`` (by name) for x (..., D), all in
+    x's dtype, as attention's query, key, value and output projections."""
+    d = x.shape[-1]
+    for name, w in weights.items():
+        float_array(op, name, w, ndim=2)
+        shape_is(op, name, w, (d, d), "= (D, D) to match x")
+    for name, b in biases.items():
+        float_array(op, name, b, ndim=1)
+        shape_is(op, name, b, (d,), "= (D,) to match x")
+    same_dtype(op, x=x, **weights, **biases)  # type: ignore[arg-type]
+
+
 def prediction_pair(op: str, pred: object, target: object) -> tuple[np.ndarray, np.ndarray]:
     """Require a regression loss's ``pred`` and ``target``: non-empty float arrays of one shape
     and one dtype (no broadcasting: a broadcast target gives a wrong loss silently)."""
@@ -117,6 +161,15 @@ def positive_real(op: str, name: str, value: object) -> float:
     if not value > 0:
         raise ValueError(f"{op}: {name} must be > 0, got {value}")
     return value  # type: ignore[return-value]
+
+
+def divisor(op: str, name: str, value: object, total: int, what: str) -> int:
+    """Require a :func:`positive_int` that divides ``total`` (``what`` names the total, e.g.
+    'D, the features of x'), such as the number of attention heads."""
+    value = positive_int(op, name, value)
+    if total % value:
+        raise ValueError(f"{op}: {name} = {value} must divide {what} = {total}")
+    return value
 
 
 def scalar_dout(op: str, dout: object, dtype: np.dtype) -> np.floating:

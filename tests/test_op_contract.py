@@ -64,8 +64,8 @@ def test_a_wrong_backward_fails(name, monkeypatch):
 
 def _scaled(backward, factor):
     """The same backward with its first gradient multiplied by ``factor``."""
-    def wrong(dout, cache):
-        grads = backward(dout, cache)
+    def wrong(*upstream_and_cache):  # (dout, cache), or (dnext_h, dnext_c, cache)
+        grads = backward(*upstream_and_cache)
         if isinstance(grads, tuple):
             return (grads[0] * grads[0].dtype.type(factor),) + grads[1:]
         return grads * grads.dtype.type(factor)

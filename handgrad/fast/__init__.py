@@ -5,7 +5,9 @@ it twins (``handgrad.fast.conv`` of ``handgrad.layers.conv``), and is tested aga
 readable layers are what the docs show and what assignments hand out; the models and the
 Solver use the twin where one exists. Kernels here take fewer passes over memory (algebra that
 folds several elementwise steps into one, cache-sized blocks of rows, buffers reused within a
-call), may use memory layouts chosen for speed and return views into their own buffers.
+call), may use memory layouts chosen for speed and return views into their own buffers. The
+LSTM and attention twins run one slice of the batch per thread with BLAS on one thread
+meanwhile (:mod:`handgrad.fast._parts`).
 
 A twin's cache is its own: pass the cache of ``handgrad.fast.layernorm.forward`` to
 ``handgrad.fast.layernorm.backward``, never to the readable module's backward.

@@ -10,8 +10,9 @@ kink, so a centred difference never straddles one: ReLU inputs are drawn away fr
 ReLU-activated RNN entries redraw until no pre-activation is that close to 0 along any input
 coordinate (distances measured by pushing a tangent through the recurrence). Sizes differ from
 one another (N != D != M) so that a transposed gradient has the wrong shape; only the RNN's Wh
-is square by nature, and there the values catch a transpose. The drawing helpers live in
-:mod:`handgrad.gradcheck.sampling`, the ReLU RNN's kink distances in
+and attention's (D, D) projections are square by nature, and there the values catch a
+transpose. The drawing helpers live in :mod:`handgrad.gradcheck.sampling` (the LSTM's and
+attention's makers in :mod:`handgrad.gradcheck.sequence_inputs`), the ReLU RNN's kink distances in
 :mod:`handgrad.gradcheck.rnn_kinks`, max pooling's (ties in a window) in
 :mod:`handgrad.gradcheck.pool_kinks`; max pooling draws well-separated values, so that no
 window holds a near-tie.
@@ -27,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from handgrad.gradcheck import pool_kinks, rnn_kinks
+from handgrad.gradcheck import pool_kinks, rnn_kinks, sequence_inputs
+from handgrad.gradcheck.outputs import packed
 from handgrad.gradcheck.sampling import (
     balanced_signs,
     class_labels,
@@ -63,14 +65,20 @@ class OpSpec:
     batch_coupled: bool = False   # True when examples interact (batchnorm, mean-reduced losses)
     description: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # Names of forward's outputs. With two or more, forward returns (*outputs, cache) and
+    # backward takes (*douts, cache); the checker sees them side by side (gradcheck.outputs).
+    outputs: tuple[str, ...] = ("out",)
 
     def load(self) -> ModuleType:
         return importlib.import_module(self.module)
 
     def functions(self) -> tuple[Callable[..., Any], Callable[..., Any]]:
-        """Return ``(forward, backward)`` callables."""
+        """Return ``(forward, backward)`` callables with the one-output contract."""
         module = self.load()
-        return getattr(module, self.forward), getattr(module, self.backward)
+        forward, backward = getattr(module, self.forward), getattr(module, self.backward)
+        if len(self.outputs) > 1:
+            return packed(forward, backward, len(self.outputs))
+        return forward, backward
 
     def inputs(self, seed: int = 0, dims: Mapping[str, int] | None = None,
                dtype: np.dtype | type = np.float64) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -116,6 +124,32 @@ register(OpSpec(
     name="affine", module="handgrad.layers.affine", make_inputs=_affine_inputs,
     dims={"N": 3, "d1": 4, "d2": 2, "M": 5}, arg_names=("x", "w", "b"),
     description="x (N, d1, d2) flattened to (N, d1*d2) @ w + b", tags=("layer",)))
+
+# --- handgrad.layers.attention (and its twin handgrad.fast.attention) --------------------
+
+_ATTENTION_ARGS = ("x", "Wq", "Wk", "Wv", "Wo", "bq", "bk", "bv", "bo")
+_ATTENTION_VARIANTS = (  # name, maker, description
+    ("attention", sequence_inputs.attention(),
+     "multi-head scaled dot-product self-attention, x (N, T, heads * d)"),
+    ("attention_causal", sequence_inputs.attention(causal=True),
+     "self-attention with causal=True (position i sees j <= i)"),
+    ("attention_mask", sequence_inputs.attention(causal=True, masked=True),
+     "self-attention with a (T, T) mask and causal=True; one row fully masked"),
+)
+for _name, _maker, _about in _ATTENTION_VARIANTS:
+    register(OpSpec(
+        name=_name, module="handgrad.layers.attention", make_inputs=_maker,
+        dims={"N": 3, "T": 4, "heads": 2, "d": 5}, arg_names=_ATTENTION_ARGS,
+        description=_about, tags=("layer", "sequence")))
+    register(OpSpec(
+        name=f"{_name}_fast", module="handgrad.fast.attention", make_inputs=_maker,
+        dims={"N": 3, "T": 4, "heads": 2, "d": 5}, arg_names=_ATTENTION_ARGS,
+        description=f"the tuned twin of {_name}", tags=("layer", "sequence", "fast")))
+register(OpSpec(
+    name="attention_t1", module="handgrad.layers.attention",
+    make_inputs=sequence_inputs.attention(), dims={"N": 3, "T": 1, "heads": 2, "d": 4},
+    arg_names=_ATTENTION_ARGS, description="self-attention over one position (T = 1: the "
+    "softmax is 1)", tags=("layer", "sequence")))
 
 
 # --- handgrad.layers.avgpool and handgrad.layers.maxpool ----------------------------------
@@ -280,6 +314,29 @@ register(OpSpec(
     name="embedding", module="handgrad.layers.embedding", make_inputs=_embedding_inputs,
     dims={"N": 3, "T": 4, "V": 7, "D": 5}, arg_names=("idx", "W"),
     description="row lookup W[idx]; repeated indices accumulate", tags=("layer",)))
+
+# --- handgrad.layers.lstm (and its twin handgrad.fast.lstm) ------------------------------
+
+_LSTM_ARGS = ("x", "h0", "Wx", "Wh", "b")
+_LSTM_VARIANTS = (  # name, sizes, description
+    ("lstm", {"N": 3, "T": 4, "D": 5, "H": 6},
+     "LSTM over (N, T, D), gates i, f, o, g, backpropagation through time"),
+    ("lstm_t1", {"N": 3, "T": 1, "D": 4, "H": 2}, "LSTM over a single time step (T = 1)"),
+)
+for _name, _dims, _about in _LSTM_VARIANTS:
+    register(OpSpec(
+        name=_name, module="handgrad.layers.lstm", make_inputs=sequence_inputs.lstm, dims=_dims,
+        arg_names=_LSTM_ARGS, description=_about, tags=("layer", "sequence")))
+    register(OpSpec(
+        name=f"{_name}_fast", module="handgrad.fast.lstm", make_inputs=sequence_inputs.lstm,
+        dims=_dims, arg_names=_LSTM_ARGS, description=f"the tuned twin of {_name}",
+        tags=("layer", "sequence", "fast")))
+register(OpSpec(
+    name="lstm_step", module="handgrad.layers.lstm", make_inputs=sequence_inputs.lstm_step,
+    dims={"N": 3, "D": 5, "H": 4}, arg_names=("x", "prev_h", "prev_c", "Wx", "Wh", "b"),
+    forward="step_forward", backward="step_backward", outputs=("next_h", "next_c"),
+    description="one LSTM step: (next_h, next_c) from (x, prev_h, prev_c)",
+    tags=("layer", "sequence")))
 
 
 # --- handgrad.layers.groupnorm ------------------------------------------------------------
