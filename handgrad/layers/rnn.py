@@ -174,8 +174,8 @@ def backward(dh: np.ndarray, cache: Cache, *, return_hidden_grads: bool = False
 
     ``dh`` (N, T, H) is the upstream gradient of every hidden state. With
     ``return_hidden_grads=True`` a sixth element is returned: an (N, T, H) array whose [:, t]
-    is the total gradient dL/dh_t reaching h_t (``dh[:, t]`` plus what flows back from step
-    t + 1); its per-step norms show exploding or vanishing gradients.
+    is the total gradient dL/dh_t reaching h_t, from the loss at step t and from all later
+    steps; its per-step norms show exploding or vanishing gradients.
     """
     op = "rnn.backward"
     x2d, h0, Wx, Wh, h, activation = cache
