@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from handgrad import cli
-from handgrad.grading import spec, starter
+from handgrad.grading import markers, spec, starter
 from handgrad.grading.spec import SpecError
 from handgrad.grading.starter import StarterError
 
@@ -195,7 +195,8 @@ def test_a_hint_that_gives_the_answer_is_refused_and_can_be_overridden(pkg, tmp_
     (pkg / "layers" / "triple.py").write_text(leaky)
     folder = make_assignment(tmp_path / "toy", CHECKS, KEEP)
     out = tmp_path / "starter"
-    with pytest.raises(StarterError, match=r"(?s)solution lines would appear.*triple\.py:\d+:"):
+    with pytest.raises(StarterError, match=r"triple\.py:15: the hint for "
+                                           r"toypkg\.layers\.triple:backward writes an assignment"):
         starter.write(spec.load(folder), out)
     assert not out.exists()
     fixed = CHECKS.replace("points = 2\n", 'points = 2\nhint = "scale dout"\n', 1)
@@ -276,3 +277,75 @@ def test_gradescope_zip_calls_the_engine_builder(pkg, tmp_path, monkeypatch):
                      "--gradescope-zip", str(zip_path)]) == 0
     assert calls == [("toy", zip_path)]
     assert zip_path.exists()
+
+
+def test_a_hint_quoting_the_solution_without_an_assignment_is_refused(pkg, tmp_path):
+    leaky = LAYER.replace("hint: the local gradient is a constant",
+                          "hint: use np.multiply(dout, 3.0) here")
+    (pkg / "layers" / "triple.py").write_text(leaky)
+    folder = make_assignment(tmp_path / "toy", CHECKS, KEEP)
+    with pytest.raises(StarterError, match=r"quotes the solution \('np\.multiply\(dout, 3\.0\)'\)"):
+        starter.build(spec.load(folder))
+
+
+def test_a_check_hint_with_a_formula_names_the_check(pkg, tmp_path):
+    leaky = CHECKS.replace("points = 1.5\n", 'points = 1.5\nhint = "two times x times dout"\n')
+    folder = make_assignment(tmp_path / "ok", leaky, KEEP)
+    starter.build(spec.load(folder))  # words that guide are fine
+    leaky = CHECKS.replace("points = 1.5\n", 'points = 1.5\nhint = "2 * x * dout / n"\n')
+    folder = make_assignment(tmp_path / "toy", leaky, KEEP)
+    with pytest.raises(StarterError, match=r"assignment\.toml, check 'square_backward': the hint "
+                                           r"for toypkg\.square:backward writes an arithmetic"):
+        starter.build(spec.load(folder))
+
+
+DERIVED = LAYER.replace('"""A toy layer: out = 3 * x."""', '''"""A toy layer: out = 3 * x.
+
+Shapes: x of any shape.
+
+BEGIN DERIVATION
+Local gradient::
+
+    dx = 3 * dout      # every entry scales by three
+END DERIVATION
+"""''')
+
+
+def test_the_derivation_becomes_a_pointer_in_the_starter(pkg, tmp_path):
+    (pkg / "layers" / "triple.py").write_text(DERIVED)
+    folder = make_assignment(tmp_path / "toy", CHECKS, KEEP)
+    files, _ = starter.build(spec.load(folder))
+    text = files["triple.py"]
+    assert "Shapes: x of any shape." in text
+    assert "DERIVATION" not in text and "3 * dout" not in text
+    assert "Local gradient: yours to derive; the handout says how." in text
+    compile(text, "triple.py", "exec")
+
+
+@pytest.mark.parametrize("quoted", [
+    "    dx = 3 * dout\n",                          # as in the docstring
+    "The answer is `dx=3*dout`, as you can see.\n",  # inline, re-spaced
+    "    dx = 3 *   dout   # my comment\n",         # with a comment of its own
+])
+def test_a_handout_quoting_the_derivation_is_refused_naming_file_and_line(pkg, tmp_path, quoted):
+    (pkg / "layers" / "triple.py").write_text(DERIVED)
+    folder = make_assignment(tmp_path / "toy", CHECKS, KEEP)
+    (folder / "handout.md").write_text("# Toy\n\n" + quoted)
+    with pytest.raises(StarterError, match=r"handout\.md:3: .*\(from triple\.py:8, the "
+                                           r"derivation in toypkg\.layers\.triple's docstring\)"):
+        starter.build(spec.load(folder))
+
+
+def test_a_solution_line_respaced_and_commented_in_the_handout_is_refused(pkg, tmp_path):
+    folder = make_assignment(tmp_path / "toy", CHECKS, KEEP)
+    (folder / "handout.md").write_text("Write\n\n    dx=2.0*x *dout/x.size  # the answer\n")
+    with pytest.raises(StarterError, match=r"handout\.md:3: .*\(from square\.py:\d+, reference "
+                                           r"code of toypkg\.square:backward\)"):
+        starter.build(spec.load(folder))
+
+
+def test_a_malformed_derivation_marker_is_an_error(pkg, tmp_path):
+    (pkg / "layers" / "triple.py").write_text(DERIVED.replace("END DERIVATION", "END DERIVATION:"))
+    folder = make_assignment(tmp_path / "toy", CHECKS, KEEP)
+    with pytest.raises(markers.MarkerError, match=r"triple\.py:9: malformed derivation marker"):
+        starter.build(spec.load(folder))

@@ -17,7 +17,7 @@ from handgrad.gradcheck.registry import REGISTRY
 from handgrad.grading import markers, spec, starter
 
 ROOT = Path(__file__).resolve().parents[1] / "assignments"
-NAMES = ["backprop-basics", "batchnorm-rnn"]
+NAMES = sorted(p.parent.name for p in ROOT.glob("*/assignment.toml"))
 
 
 @pytest.fixture(scope="module", params=NAMES)
@@ -292,6 +292,112 @@ def test_batchnorm_rnn_handout_example_numbers_are_right():
         assert f"{base}^50 = {mantissa}e{int(exponent)}" in text
 
 
+def _squeezed(text: str) -> str:
+    return "".join(text.split())
+
+
+def _derivation_lines(source: str) -> list[str]:
+    """The lines between BEGIN/END DERIVATION markers, found by plain text search."""
+    out, inside = [], False
+    for line in source.splitlines():
+        if line.strip() == "BEGIN DERIVATION":
+            inside = True
+        elif line.strip() == "END DERIVATION":
+            inside = False
+        elif inside:
+            out.append(line)
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_starter_holds_no_derivation_of_a_stubbed_gradient(name, starters):
+    assignment = spec.load(ROOT / name)
+    folder = starters[name]
+    texts = {p.name: p.read_text() for p in folder.rglob("*") if p.is_file()}
+    for module in assignment.modules:
+        _, source = starter.module_source(module)
+        derived = [_squeezed(line.split("#")[0]) for line in _derivation_lines(source)]
+        formulas = [d for d in derived if "=" in d and len(d) >= 8]
+        shown = {_squeezed(line) for line in source.splitlines()
+                 if line not in _derivation_lines(source)}
+        for file, text in texts.items():
+            assert "BEGIN DERIVATION" not in text and "END DERIVATION" not in text, file
+            squeezed_lines = [_squeezed(line) for line in text.splitlines()]
+            for formula in formulas:
+                if formula in shown:
+                    continue
+                hits = [i for i, line in enumerate(squeezed_lines, 1) if formula in line]
+                assert not hits, f"{file}:{hits[0]} holds the derivation line {formula!r}"
+
+
+def _hints(text: str) -> list[str]:
+    return re.findall(r'raise NotImplementedError\("[\w.]+: (.*) -- see the handout"\)', text)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_stub_hints_guide_without_a_formula(name, starters):
+    assignment = spec.load(ROOT / name)
+    hints = [h for m in assignment.modules
+             for h in _hints((starters[name] / starter.student_filename(m)).read_text())]
+    assert len(hints) == len({(c.module, c.function) for c in assignment.checks})
+    for hint in hints:
+        # no assignment, no product, quotient, power or matrix product of two operands
+        assert not re.search(r"\w\s*=[^=]", hint), hint
+        bare = re.sub(r"\([^()]*,[^()]*\)|\b[A-Z]\w?(\s*[*/]\s*[A-Z]\w?)+\b", "", hint)
+        assert not re.search(r"[\w)]\s*(\*\*|[*/@^])\s*[\w(]", bare), hint
+
+
+PRIVATE_OK = {"handgrad._validation"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_starter_files_are_plain_numpy(name, starters):
+    """No private speed helper, no tuned twin, no thread pool, no kernel closure."""
+    assignment = spec.load(ROOT / name)
+    for module in assignment.modules:
+        path = starters[name] / starter.student_filename(module)
+        tree = ast.parse(path.read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported |= {f"{node.module}.{a.name}" for a in node.names} | {node.module}
+        for name_ in imported:
+            parts = name_.split(".")
+            private = [p for p in parts if p.startswith("_") and not p.startswith("__")]
+            assert not private or name_ in PRIVATE_OK, f"{path.name} imports {name_}"
+            assert parts[0] not in {"threading", "concurrent", "multiprocessing", "numba"}
+            assert not name_.startswith("handgrad.fast"), f"{path.name} imports {name_}"
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                inner = [n for n in ast.walk(node) if n is not node and
+                         isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))]
+                assert not inner, f"{path.name}: {node.name} defines a function inside"
+
+
+LAYER_DIRS = [Path(__file__).resolve().parents[1] / "handgrad" / d for d in ("layers", "losses")]
+STUBBABLE = sorted(p for d in LAYER_DIRS for p in d.glob("[!_]*.py")
+                   if "BEGIN SOLUTION" in p.read_text())
+
+
+@pytest.mark.parametrize("path", STUBBABLE, ids=lambda p: p.stem)
+def test_every_stubbable_op_keeps_its_gradient_in_a_derivation_region(path):
+    source = path.read_text()
+    assert _derivation_lines(source), f"{path.name}: no BEGIN/END DERIVATION region"
+    tree = ast.parse(source)
+    derived = {_squeezed(line) for line in _derivation_lines(source)}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef) or "backward" not in node.name:
+            continue
+        doc = ast.get_docstring(node) or ""
+        for line in doc.splitlines():
+            if _squeezed(line) in derived:
+                continue
+            assert not re.search(r"\bd\w+\s*=[^=]", line), \
+                f"{path.name}: {node.name}'s docstring states a gradient: {line.strip()}"
+
+
 # Local gradients the handouts once stated outright, in the words and symbols they used: each
 # is now left to the student (the handouts pose the derivation and give numbers to reach).
 STATED_ANSWERS = {
@@ -302,8 +408,6 @@ STATED_ANSWERS = {
                       "[h_t > 0]", "local gradient is `gamma * inv_std`", "dh[:, t] + (",
                       "times the transpose of", "(1/N) * sum_i g[i]"],
 }
-_DERIVATION = re.compile(r"^[ \t]*BEGIN DERIVATION[ \t]*$(.*?)^[ \t]*END DERIVATION[ \t]*$",
-                         re.S | re.M)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -318,13 +422,11 @@ def test_handout_contains_no_solution_line_and_states_no_stubbed_gradient(name):
         for region in markers.regions(source, origin):
             if region.function in targets:
                 secrets |= {markers.normalize(s) for s in region.solution_lines}
-        docstring = ast.get_docstring(ast.parse(source)) or ""
-        for block in _DERIVATION.findall(docstring):
-            secrets |= {markers.normalize(s) for s in block.splitlines() if s.strip()}
+        secrets |= {markers.normalize(s) for s in _derivation_lines(source) if s.strip()}
     assert len(secrets) >= 3 * len(assignment.modules)
     for secret in sorted(secrets):
         hits = [n for n, line in enumerate(lines, 1) if secret in line]
         assert not hits, f"handout.md line {hits[0]} contains the solution line {secret!r}"
     flat = " ".join(handout.split())
-    for stated in STATED_ANSWERS[name]:
+    for stated in STATED_ANSWERS.get(name, ()):
         assert stated not in flat, f"handout.md states {stated!r}"

@@ -14,8 +14,10 @@ holds::
     assignment.toml    the spec with the public checks only (no hidden sizes or seed counts)
     README.md          how to check your work and what to hand in
 
-Before anything is written, every file is scanned for reference solution lines
-(:func:`handgrad.grading.markers.leaks`); one hit aborts the build.
+The docstrings' derivation regions (:mod:`handgrad.grading.derivations`) become a pointer to
+the handout. Before anything is written, every file is scanned for the stubbed functions'
+solution lines and the derivations, and every stub's hint for a formula
+(:mod:`handgrad.grading.leakcheck`); one hit aborts the build, naming the file and the line.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from handgrad.grading import handout_notebook, ipynb, markers
+from handgrad.grading import derivations, handout_notebook, ipynb, leakcheck, markers
 from handgrad.grading.spec import Assignment, Check, SpecError
 from handgrad.grading.submission import student_filename, student_files
 
@@ -49,6 +51,8 @@ class StubbedModule:
     stubbed_functions: tuple[str, ...]
     kept_functions: tuple[str, ...]
     regions: tuple[markers.Region, ...]   # the stubbed regions only
+    derivations: tuple[derivations.Derivation, ...]   # the docstrings' derivation regions
+    hints: dict[str, str]        # function -> the hint its stub shows
 
 
 def module_source(module: str) -> tuple[Path, str]:
@@ -95,7 +99,24 @@ def stub_module(module: str, checks: list[Check], keep: list[str]) -> StubbedMod
         if c.hint and hints.setdefault(c.function, c.hint) != c.hint:
             raise StarterError(f"checks of {module}:{c.function} give different hints; give "
                                f"the hint once, on one of them")
+    stubbed_regions = [r for r in regions if r.function in targets]
+    shown = {r.function: hints.get(r.function or "", r.hint) or markers.DEFAULT_HINT
+             for r in stubbed_regions if r.function}
+    hinted = {c.function: c.id for c in checks if c.hint}
+    problems = []
+    for region in stubbed_regions:
+        problem = leakcheck.formula_in_hint(shown[region.function or ""], region.solution_lines)
+        if problem:
+            where = (f"assignment.toml, check {hinted[region.function]!r}"
+                     if region.function in hints else f"{origin}:{region.begin}")
+            problems.append(f"{where}: the hint for {module}:{region.function} {problem}")
+    if problems:
+        raise StarterError("\n".join(problems) + "\n(a hint says what to differentiate, which "
+                           "cached value to use or what shape to return, and leaves the "
+                           "formula to the student)")
+    derivation_regions = derivations.find(source, origin)
     stubbed = markers.strip(source, origin, stub=set(targets), hints=hints)
+    stubbed = derivations.strip(stubbed, origin)
     tree = ast.parse(stubbed)
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.level:
@@ -104,7 +125,7 @@ def stub_module(module: str, checks: list[Check], keep: list[str]) -> StubbedMod
     return StubbedModule(
         module=module, origin=origin, filename=student_filename(module), source=source,
         stubbed=stubbed, stubbed_functions=tuple(targets), kept_functions=tuple(keep),
-        regions=tuple(r for r in regions if r.function in targets))
+        regions=tuple(stubbed_regions), derivations=tuple(derivation_regions), hints=shown)
 
 
 def stub_modules(assignment: Assignment) -> list[StubbedModule]:
@@ -234,23 +255,36 @@ def build(assignment: Assignment) -> tuple[dict[str, str], list[StubbedModule]]:
     files["handout.ipynb"] = ipynb.dumps(notebook)
     problems = find_leaks(modules, {**files, **handout_notebook.cell_texts(notebook)})
     if problems:
-        raise StarterError("reference solution lines would appear in the starter:\n" +
+        raise StarterError("the starter would hand students what they are asked to write:\n" +
                            "\n".join(f"  {p}" for p in problems))
     return files, modules
 
 
 def find_leaks(modules: list[StubbedModule], files: Mapping[str, str]) -> list[str]:
-    """``"file:line: text"`` for every solution line of a stubbed region found in ``files``.
+    """``"file:line: ..."`` for every secret of the stubbed modules found in ``files``.
 
-    A line the reference also has outside its stubbed regions (a kept function, the
-    validation code) is shown to students anyway and is not counted.
+    The secrets are the code lines of the stubbed solution regions and the lines of the
+    docstrings' derivation regions (see :mod:`handgrad.grading.leakcheck` for how text is
+    compared). A line the reference also has outside those regions (a kept function, the
+    validation code, the forward math) is shown to students anyway and is not counted.
     """
-    regions = [r for m in modules for r in m.regions]
-    public = "\n".join(markers.outside(m.source, m.regions) for m in modules)
+    secrets = leakcheck.Secrets()
+    for m in modules:
+        name = m.origin.name
+        for region in m.regions:
+            for lineno, line in enumerate(region.body, start=region.begin + 1):
+                if markers.is_solution_line(line):
+                    secrets.add(line, f"{name}:{lineno}, reference code of "
+                                      f"{m.module}:{region.function}", code=True)
+        for derivation in m.derivations:
+            for lineno, line in enumerate(derivation.body, start=derivation.begin + 1):
+                secrets.add(line, f"{name}:{lineno}, the derivation in {m.module}'s docstring")
+        shown = derivations.outside(markers.outside(m.source, m.regions), m.derivations)
+        secrets.publish(shown)
     out = []
-    for name, text in files.items():
-        for lineno, line in markers.leaks(regions, text, public=public):
-            out.append(f"{name}:{lineno}: {line.strip()}")
+    for file, text in files.items():
+        for lineno, line, where in secrets.find(text):
+            out.append(f"{file}:{lineno}: {line.strip()}  (from {where})")
     return out
 
 

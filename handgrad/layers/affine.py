@@ -2,11 +2,13 @@
 
 Shapes: x (N, d1, ..., dk) with D = d1 * ... * dk, w (D, M), b (M,), out (N, M).
 
+BEGIN DERIVATION
 Local gradients, for an upstream gradient ``dout`` of shape (N, M)::
 
     dx = (dout @ w.T).reshape(x.shape)     # (N, d1, ..., dk)
     dw = x.reshape(N, D).T @ dout          # (D, M)
     db = dout.sum(axis=0)                  # (M,)
+END DERIVATION
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np
     check.shape_is("affine.backward", "dout", dout, (x2d.shape[0], w.shape[1]),
                    "to match the forward output")
     check.same_dtype("affine.backward", x=x2d, dout=dout)
-    # BEGIN SOLUTION hint: dx = dout w^T in x's shape; dw = x2d^T dout; db sums dout over the batch
+    # BEGIN SOLUTION hint: write out one entry of out; dx in x's shape, dw (D, M) and db (M,)
     dx = (dout @ w.T).reshape(x_shape)
     dw = x2d.T @ dout
     db = dout.sum(axis=0)

@@ -20,6 +20,7 @@ Test mode uses them instead of the batch statistics:
 shape (D,) in x's dtype; created as zeros and stored in ``bn_param`` when absent). Any other key
 is an error. The running arrays are the only thing ``forward`` ever modifies.
 
+BEGIN DERIVATION
 Local gradients, with ``inv_std = 1 / sqrt(var + eps)`` and upstream ``dout`` (N, D)::
 
     dbeta  = sum(dout, axis=0)
@@ -28,8 +29,11 @@ Local gradients, with ``inv_std = 1 / sqrt(var + eps)`` and upstream ``dout`` (N
     dx     = gamma * inv_std * dout                                       # test mode
 
 In train mode every x[i, j] moves mu and var, hence the two batch sums in dx; in test mode the
-statistics are constants and the layer is a per-feature affine map. The cache keeps x, gamma,
-mu and inv_std (x and gamma are not copied: do not modify them in place before ``backward``).
+statistics are constants and the layer is a per-feature affine map.
+END DERIVATION
+
+The cache keeps x, gamma, mu and inv_std (x and gamma are not copied: do not modify them in
+place before ``backward``).
 """
 
 from __future__ import annotations
@@ -154,7 +158,7 @@ def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np
     check.shape_is(op, "dout", dout, x.shape, "to match the forward output")
     check.same_dtype(op, x=x, dout=dout)
     n = x.shape[0]
-    # BEGIN SOLUTION hint: xhat = (x - mu) * inv_std; see the module docstring for dx
+    # BEGIN SOLUTION hint: rebuild xhat from the cache; in train mode each x moves mu and var too
     ones = np.ones(n, dtype=dout.dtype)
     dbeta = ones @ dout                             # column sums as one BLAS call
     dx = np.subtract(x, mu)                         # x - mu = xhat / inv_std, reused as dx

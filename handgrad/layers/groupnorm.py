@@ -19,10 +19,12 @@ its channels and pixels (layer normalization of an image); G = C normalizes ever
 every example on its own (instance normalization). It is
 ``torch.nn.functional.group_norm(x, G, gamma, beta, eps)``.
 
-Local gradients, for an upstream ``dout`` of x's shape, with ``inv_std = 1 / sqrt(var + eps)``
-per (example, group) and ``dxhat = dout * gamma[c]`` per channel, seen as (N, G, C/G*H*W):
+Local gradients, for an upstream ``dout`` of x's shape:
 
     BEGIN DERIVATION
+    with ``inv_std = 1 / sqrt(var + eps)`` per (example, group) and ``dxhat = dout * gamma[c]``
+    per channel, seen as (N, G, C/G*H*W):
+
     dbeta[c]  = sum of dout[:, c] over N, H and W
     dgamma[c] = sum of (dout * xhat)[:, c] over N, H and W
     dx        = inv_std * (dxhat - mean(dxhat, axis=2) - xhat * mean(dxhat * xhat, axis=2))

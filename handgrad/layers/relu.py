@@ -2,11 +2,15 @@
 
 Shapes: x of any shape; out and dx have x's shape and dtype.
 
+BEGIN DERIVATION
 Local gradient: 1 where x > 0 and 0 elsewhere (0 at the kink x = 0, as in PyTorch)::
 
     dx = dout * (out > 0)
 
 A unit whose input stays negative passes no gradient at all: it is dead and stops learning.
+END DERIVATION
+
+The gradient at the kink x = 0 is taken to be 0, as in PyTorch.
 """
 
 from __future__ import annotations
@@ -33,13 +37,13 @@ def forward(x: np.ndarray) -> tuple[np.ndarray, Cache]:
 
 
 def backward(dout: np.ndarray, cache: Cache) -> np.ndarray:
-    """Return ``dx = dout * (x > 0)`` for an upstream gradient of the forward output's shape."""
+    """Return ``dx`` (x's shape and dtype) for an upstream gradient of the output's shape."""
     out = cache
     op = "relu.backward"
     check.float_array(op, "dout", dout)
     check.shape_is(op, "dout", dout, out.shape, "to match the forward output")
     check.same_dtype(op, out=out, dout=dout)
-    # BEGIN SOLUTION hint: dx = dout where the forward output is positive, 0 elsewhere
+    # BEGIN SOLUTION hint: where does max(x, 0) change with x? the cached output tells you
     dx = np.empty(out.shape, out.dtype)
 
     def kernel(dx: np.ndarray, dout: np.ndarray, out: np.ndarray) -> None:

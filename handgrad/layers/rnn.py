@@ -8,6 +8,7 @@ One step::
 Shapes: x_t (N, D), h_{t-1} (N, H), Wx (D, H), Wh (H, H), b (H,). Over a sequence, x is
 (N, T, D), h0 is (N, H) and the output h is (N, T, H), h[:, t] = h_t (h_{-1} = h0).
 
+BEGIN DERIVATION
 Local gradients of one step, with ``da = dh_t * f'(a_t)`` where ``f'(a) = 1 - h_t ** 2`` for tanh
 and ``1[h_t > 0]`` for relu::
 
@@ -19,6 +20,7 @@ Backpropagation through time runs the steps backwards; the gradient reaching h_t
 sum over steps. Only that recursion needs a loop: the input projection ``x @ Wx + b`` of all
 steps is one (N*T, D) @ (D, H) product in ``forward``, and ``dWx``, ``dx``, ``db`` and ``dWh`` are
 single large products over all steps in ``backward``.
+END DERIVATION
 
 The cache of ``forward`` holds the returned ``h`` (not a copy): do not modify ``h`` in place before
 calling ``backward``.
@@ -89,7 +91,7 @@ def step_forward(x: np.ndarray, prev_h: np.ndarray, Wx: np.ndarray, Wh: np.ndarr
         raise ValueError(f"{op}: prev_h must have shape (N, H) with N = {x.shape[0]} to match "
                          f"x, got {prev_h.shape}")
     _check_params(op, x.shape[1], "prev_h", prev_h, x, Wx, Wh, b, activation)
-    # BEGIN SOLUTION hint: next_h = tanh(x @ Wx + prev_h @ Wh + b), or relu
+    # BEGIN SOLUTION hint: the one-step formula above, with the activation named by `activation`
     next_h = x @ Wx
     next_h += prev_h @ Wh
     next_h += b
@@ -110,7 +112,7 @@ def step_backward(dnext_h: np.ndarray, cache: StepCache
     check.float_array(op, "dnext_h", dnext_h)
     check.shape_is(op, "dnext_h", dnext_h, next_h.shape, "to match the forward output")
     check.same_dtype(op, x=x, dnext_h=dnext_h)
-    # BEGIN SOLUTION hint: da = dnext_h * f'(a); then the five products of da
+    # BEGIN SOLUTION hint: first the gradient at the pre-activation, from the cached next_h
     if activation == "tanh":
         da = np.multiply(next_h, next_h)
         np.subtract(1, da, out=da)
@@ -146,7 +148,7 @@ def forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np
                          f"got {h0.shape}")
     _check_params(op, d, "h0", h0, x, Wx, Wh, b, activation)
     x2d = x.reshape(n * t_steps, d)
-    # BEGIN SOLUTION hint: one GEMM x2d @ Wx + b for all steps, then loop over t
+    # BEGIN SOLUTION hint: project the inputs of all steps in one product, then loop over time
     h = x2d @ Wx                                # input projection of every step in one GEMM
     h += b
     h = h.reshape(n, t_steps, -1)               # holds a_t until step t overwrites it with h_t
@@ -172,8 +174,8 @@ def backward(dh: np.ndarray, cache: Cache, *, return_hidden_grads: bool = False
 
     ``dh`` (N, T, H) is the upstream gradient of every hidden state. With
     ``return_hidden_grads=True`` a sixth element is returned: an (N, T, H) array whose [:, t]
-    is the total gradient dL/dh_t reaching h_t (``dh[:, t]`` plus what flows back from step
-    t + 1); its per-step norms show exploding or vanishing gradients.
+    is the total gradient dL/dh_t reaching h_t, from the loss at step t and from all later
+    steps; its per-step norms show exploding or vanishing gradients.
     """
     op = "rnn.backward"
     x2d, h0, Wx, Wh, h, activation = cache
@@ -183,7 +185,7 @@ def backward(dh: np.ndarray, cache: Cache, *, return_hidden_grads: bool = False
     n, t_steps, n_h = h.shape
     # When requested, hidden_grads[:, t] must receive dL/dh_t (see the docstring).
     hidden_grads = np.zeros_like(h) if return_hidden_grads else None
-    # BEGIN SOLUTION hint: loop t from T-1 down; da_t = (dh_t + da_{t+1} @ Wh.T) * f'(a_t)
+    # BEGIN SOLUTION hint: loop from the last step to the first; what else reaches h_t but dh?
     # da[:, t] = dL/da_t. It first holds f'(a_t), computed for all steps in one pass.
     da = np.empty_like(h)
     if activation == "tanh":

@@ -2,11 +2,13 @@
 
 Shapes: x of any shape; out and dx have x's shape and dtype.
 
+BEGIN DERIVATION
 Local gradient, from the cached output::
 
     dx = dout * out * (1 - out)
 
 It is at most 1/4 (at x = 0) and vanishes as |x| grows: a saturated sigmoid stops learning.
+END DERIVATION
 
 Stability: the forward evaluates ``e / (1 + e)`` with ``e = exp(min(x, CAP))``, which never
 overflows (CAP = 80 in float32, 700 in float64, where the exact result already rounds to 1).
@@ -44,13 +46,13 @@ def forward(x: np.ndarray) -> tuple[np.ndarray, Cache]:
 
 
 def backward(dout: np.ndarray, cache: Cache) -> np.ndarray:
-    """Return ``dx = dout * out * (1 - out)`` for an upstream gradient shaped like the output."""
+    """Return ``dx`` (x's shape and dtype) for an upstream gradient shaped like the output."""
     out = cache
     op = "sigmoid.backward"
     check.float_array(op, "dout", dout)
     check.shape_is(op, "dout", dout, out.shape, "to match the forward output")
     check.same_dtype(op, out=out, dout=dout)
-    # BEGIN SOLUTION hint: with s the cached output, dx = dout * s * (1 - s)
+    # BEGIN SOLUTION hint: differentiate the sigmoid, then write the result with the cached output
     dx = np.empty(out.shape, out.dtype)
 
     def kernel(dx: np.ndarray, dout: np.ndarray, s: np.ndarray) -> None:

@@ -2,12 +2,16 @@
 
 ``out[n, t] = x[n, t] @ w + b``. Shapes: x (N, T, D), w (D, M), b (M,), out (N, T, M).
 
-All N*T positions are stacked into one (N*T, D) matrix, so forward and each gradient is a
-single GEMM rather than a loop over time. Local gradients, for ``dout`` of shape (N, T, M)::
+All N*T positions are stacked into one (N*T, D) matrix, so forward is a single GEMM rather
+than a loop over time.
+
+BEGIN DERIVATION
+Local gradients, for ``dout`` of shape (N, T, M), again one GEMM each::
 
     dx = dout @ w.T                                   # (N, T, D)
     dw = x.reshape(N*T, D).T @ dout.reshape(N*T, M)   # (D, M)
     db = dout.sum(axis=(0, 1))                        # (M,)
+END DERIVATION
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np
     m = w.shape[1]
     check.shape_is(op, "dout", dout, (n, t, m), "to match the forward output")
     check.same_dtype(op, dout=dout, x=x)
-    # BEGIN SOLUTION hint: reshape dout to (N*T, M); then it is the affine backward
+    # BEGIN SOLUTION hint: stack the N*T positions as rows, as forward did; then it is affine
     dout2 = dout.reshape(n * t, m)
     dx = (dout2 @ w.T).reshape(n, t, d)
     dw = x.reshape(n * t, d).T @ dout2

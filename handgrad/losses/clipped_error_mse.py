@@ -8,7 +8,10 @@ of their dtype; dpred and dtarget have their shape and dtype. ``clip > 0`` (defa
 
 This is what clipping the error before squaring computes (``clip_by_value`` on a DQN's TD
 error). Where ``|r| <= c`` it equals the Huber loss with ``delta = c``; beyond, it is the
-constant ``c**2 / 2``. Local gradients, for an upstream scalar dout::
+constant ``c**2 / 2``.
+
+BEGIN DERIVATION
+Local gradients, for an upstream scalar dout::
 
     dpred   = dout * r / n    where |r| <= c
             = 0               where |r| >  c
@@ -18,6 +21,7 @@ Every element whose error exceeds the clip gets exactly zero gradient: the examp
 most wrong teach the model nothing. The Huber loss clips the gradient instead (``+-c / n``).
 The gradient jumps at ``|r| = c`` (a kink); there it is ``r / n``, as ``clip_by_value`` passes
 the gradient when the value equals a bound.
+END DERIVATION
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ def forward(pred: np.ndarray, target: np.ndarray,
     check.prediction_pair(op, pred, target)
     check.positive_real(op, "clip", clip)
     n = pred.size
-    # BEGIN SOLUTION hint: k = clip(pred - target, -c, c); loss = mean(k**2) / 2
+    # BEGIN SOLUTION hint: the residual, clipped to [-clip, clip], then half the mean of its squares
     gated = np.empty(pred.shape, pred.dtype)
     low, high = constant(-clip, pred.dtype), constant(clip, pred.dtype)
 
@@ -64,7 +68,7 @@ def backward(dout: float | np.floating | np.ndarray,
     """Return ``(dpred, dtarget)`` for an upstream scalar ``dout``."""
     gated, n = cache
     g = check.scalar_dout("clipped_error_mse.backward", dout, gated.dtype) / n
-    # BEGIN SOLUTION hint: dpred = dout * r / n where |r| <= clip, exactly 0 elsewhere
+    # BEGIN SOLUTION hint: where the clip is active, does the loss still move with pred?
     dpred = np.empty(gated.shape, gated.dtype)
     dtarget = np.empty(gated.shape, gated.dtype)
 

@@ -8,6 +8,8 @@ of their dtype; dpred and dtarget have their shape and dtype. ``delta > 0`` (def
                  delta * (|r| - delta/2) elsewhere )
 
 Quadratic near zero, linear beyond delta, so one outlier cannot dominate the gradient.
+
+BEGIN DERIVATION
 Local gradients, for an upstream scalar dout::
 
     dpred   = dout * clip(r, -delta, delta) / n
@@ -15,6 +17,7 @@ Local gradients, for an upstream scalar dout::
 
 For a large error the gradient is +-delta / n, not 0: Huber clips the gradient, and clipping the
 error r itself before squaring would zero it instead.
+END DERIVATION
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def forward(pred: np.ndarray, target: np.ndarray,
     check.prediction_pair(op, pred, target)
     check.positive_real(op, "delta", delta)
     n = pred.size
-    # BEGIN SOLUTION hint: r = pred - target; clipped = clip(r, -delta, delta); loss = mean huber(r)
+    # BEGIN SOLUTION hint: the residual, its clipped copy for the cache, then the mean loss
     d = pred.dtype.type(delta)
     r = np.subtract(pred, target, out=np.empty(pred.shape, pred.dtype))
     clipped = np.clip(r, -d, d, out=np.empty_like(r))
@@ -49,9 +52,10 @@ def backward(dout: float | np.floating | np.ndarray,
              cache: Cache) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(dpred, dtarget)`` for an upstream scalar ``dout``."""
     clipped, n = cache
-    g = check.scalar_dout("huber.backward", dout, clipped.dtype) / n
-    # BEGIN SOLUTION hint: dpred = dout * clip(pred - target, -delta, delta) / n; dtarget = -dpred
-    dpred = np.multiply(clipped, g, out=np.empty_like(clipped))
+    dout = check.scalar_dout("huber.backward", dout, clipped.dtype)
+    # BEGIN SOLUTION hint: differentiate each piece by r; how does r move with pred, with target?
+    # out= keeps a 0-d input's gradient a 0-d array, where a product would give a scalar
+    dpred = np.multiply(clipped, dout / n, out=np.empty_like(clipped))
     dtarget = np.negative(dpred, out=np.empty_like(dpred))
     # END SOLUTION
     return dpred, dtarget

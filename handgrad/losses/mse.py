@@ -6,10 +6,12 @@ of their dtype; dpred and dtarget have their shape and dtype.
     r    = pred - target
     loss = mean(r**2)          # no factor 1/2, as in PyTorch
 
+BEGIN DERIVATION
 Local gradients, for an upstream scalar dout::
 
     dpred   = 2 * dout * r / n
     dtarget = -dpred
+END DERIVATION
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ def backward(dout: float | np.floating | np.ndarray,
              cache: Cache) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(dpred, dtarget)`` for an upstream scalar ``dout``."""
     r = cache
-    g = check.scalar_dout("mse.backward", dout, r.dtype) * 2 / r.size
-    # BEGIN SOLUTION hint: with r = pred - target (cached), dpred = 2 * dout * r / r.size = -dtarget
-    dpred = np.multiply(r, g, out=np.empty_like(r))
+    dout = check.scalar_dout("mse.backward", dout, r.dtype)
+    # BEGIN SOLUTION hint: r is cached; how does the mean of the squares move with pred?
+    # out= keeps a 0-d input's gradient a 0-d array, where a product would give a scalar
+    dpred = np.multiply(r, 2 * dout / r.size, out=np.empty_like(r))
     dtarget = np.negative(dpred, out=np.empty_like(dpred))
     # END SOLUTION
     return dpred, dtarget

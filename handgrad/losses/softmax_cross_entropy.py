@@ -8,11 +8,15 @@ scores' dtype; dscores has scores' shape and dtype (y gets no gradient).
             = mean_i( log sum_j exp(scores[i, j] - m[i]) - (scores[i, y[i]] - m[i]) )
 
 with ``m[i] = max_j scores[i, j]``: subtracting the row maximum makes every exponent <= 0, so
-logits of +-1e4 give a finite loss and gradient. Local gradient, for an upstream scalar dout::
+logits of +-1e4 give a finite loss and gradient.
+
+BEGIN DERIVATION
+Local gradient, for an upstream scalar dout::
 
     dscores = dout * (p - onehot(y)) / N
 
 Every row of dscores sums to zero, and only the correct class's entry can be negative.
+END DERIVATION
 """
 
 from __future__ import annotations
@@ -46,11 +50,12 @@ def forward(scores: np.ndarray, y: np.ndarray) -> tuple[np.floating, Cache]:
 
 
 def backward(dout: float | np.floating | np.ndarray, cache: Cache) -> np.ndarray:
-    """Return ``dscores = dout * (p - onehot(y)) / N`` for an upstream scalar ``dout``."""
+    """Return ``dscores`` (N, C) for an upstream scalar ``dout``."""
     p, y = cache
-    g = check.scalar_dout("softmax_cross_entropy.backward", dout, p.dtype) / p.shape[0]
-    # BEGIN SOLUTION hint: dscores = dout * (p - onehot(y)) / N, where p is the cached softmax
-    dscores = p * g
-    dscores[np.arange(p.shape[0]), y] -= g
+    dout = check.scalar_dout("softmax_cross_entropy.backward", dout, p.dtype)
+    # BEGIN SOLUTION hint: differentiate one example's -log p[y] by each score; p is cached
+    n = p.shape[0]
+    dscores = p * (dout / n)
+    dscores[np.arange(n), y] -= dout / n
     # END SOLUTION
     return dscores

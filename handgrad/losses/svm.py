@@ -15,10 +15,12 @@ unlike softmax cross-entropy, a well-classified example stops contributing.
 by C (PyTorch averages the hinge terms over the classes too), so
 ``svm.forward(scores, y)[0] == C * multi_margin_loss(scores, y)``.
 
-Local gradient, for an upstream scalar ``dout``, with ``active[i, j] = 1`` where
-``margins[i, j] > 0`` and 0 elsewhere (0 at the kink margins == 0, and for j == y[i]):
+Local gradient, for an upstream scalar ``dout``:
 
     BEGIN DERIVATION
+    with ``active[i, j] = 1`` where ``margins[i, j] > 0`` and 0 elsewhere (0 at the kink
+    margins == 0, and for j == y[i]):
+
     dscores[i, j]    = dout / N * active[i, j]                       for j != y[i]
     dscores[i, y[i]] = -dout / N * sum_j active[i, j]
 
@@ -63,9 +65,10 @@ def forward(scores: np.ndarray, y: np.ndarray,
 def backward(dout: float | np.floating | np.ndarray, cache: Cache) -> np.ndarray:
     """Return ``dscores`` for an upstream scalar ``dout``."""
     active, y, dtype = cache
-    g = check.scalar_dout("svm.backward", dout, dtype) / active.shape[0]
+    dout = check.scalar_dout("svm.backward", dout, dtype)
     # BEGIN SOLUTION hint: which margins are active, and how does each move its two scores?
-    dscores = active * g
-    dscores[np.arange(active.shape[0]), y] = -active.sum(axis=1) * g
+    n = active.shape[0]
+    dscores = active * (dout / n)
+    dscores[np.arange(n), y] = -active.sum(axis=1) * (dout / n)
     # END SOLUTION
     return dscores

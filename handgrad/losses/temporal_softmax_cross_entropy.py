@@ -10,9 +10,11 @@ number of unmasked steps: this is CS231n's ``temporal_softmax_loss`` convention,
 grows with the sequence length and one (N, T) batch weighs every character the same.
 Targets at masked-out positions are ignored (they may be any integer, e.g. -1 padding).
 
+BEGIN DERIVATION
 Local gradient, for a scalar upstream gradient ``dout``::
 
     dscores[n, t] = dout * mask[n, t] * (p - onehot(y[n, t])) / N      # (N, T, V)
+END DERIVATION
 
 Stable for logits of any size: the row maximum is subtracted before exponentiating, and the
 log-probability is ``shifted[y] - log(sum(exp(shifted)))``.
@@ -64,7 +66,7 @@ def backward(dout: float | np.floating | np.ndarray, cache: Cache) -> np.ndarray
     """Return ``dscores`` (N, T, V) for a scalar upstream gradient ``dout`` (usually 1.0)."""
     probs, y, mask = cache
     g = check.scalar_dout("temporal_softmax_cross_entropy.backward", dout, probs.dtype)
-    # BEGIN SOLUTION hint: probs - onehot(y), zeroed where masked, times dout / N
+    # BEGIN SOLUTION hint: softmax cross-entropy at every (n, t); what do masked positions get?
     n = probs.shape[0]
     scale = g / probs.dtype.type(max(n, 1))
     dscores = probs.copy()

@@ -1,13 +1,11 @@
 """Gradient clipping over a dict of gradients, in place.
 
 ``clip_grad_norm(grads, max_norm)`` treats all arrays as one vector ``g`` and rescales it when
-its L2 norm is too large, as ``torch.nn.utils.clip_grad_norm_``::
-
-    norm  = sqrt(sum over arrays and entries of g**2)
-    scale = max_norm / (norm + 1e-6)
-    g    *= scale            # only when scale < 1
-
-so every array keeps its direction and the relative sizes between arrays are kept.
+its L2 norm is too large, as ``torch.nn.utils.clip_grad_norm_``: with ``norm`` the square root
+of the sum of ``g**2`` over all arrays and entries, every array is multiplied by
+``max_norm / (norm + 1e-6)`` when that is less than 1 and left alone otherwise, so every array
+keeps its direction and the relative sizes between arrays are kept (the 1e-6, ``EPS``, keeps
+an all-zero gradient from dividing by zero).
 ``clip_grad_value(grads, clip_value)`` clips each entry to ``[-clip_value, clip_value]``.
 """
 
@@ -18,6 +16,8 @@ from collections.abc import Mapping, MutableMapping
 from numbers import Real
 
 import numpy as np
+
+EPS = 1e-6  # added to the norm before dividing, as torch.nn.utils.clip_grad_norm_ does
 
 
 class NonFiniteGradientError(ValueError):
@@ -88,9 +88,9 @@ def clip_grad_norm(grads: MutableMapping[str, np.ndarray], max_norm: float) -> f
     op = "clip_grad_norm"
     max_norm = _positive(op, "max_norm", max_norm)
     _check_grads(op, grads)
-    # BEGIN SOLUTION hint: norm = sqrt(sum of all g**2); scale each g by max_norm/(norm+1e-6) if < 1
+    # BEGIN SOLUTION hint: one norm over every array; rescale in place only when it is too large
     norm = math.sqrt(sum(_sum_of_squares(g) for g in grads.values()))
-    scale = max_norm / (norm + 1e-6)
+    scale = max_norm / (norm + EPS)
     if scale < 1.0:
         for g in grads.values():
             g *= scale
