@@ -14,7 +14,7 @@ enforces them):
   ``.venv`` in the checkout, as in a fresh clone): only the paths a worker needs are allowed
   back, never the repository itself.
 - ``allow``: exceptions inside ``deny``: the installed package (a submission may import
-  ``handgrad._validation``), and the interpreter's folders (standard library,
+  ``handgrad.validation``), and the interpreter's folders (standard library,
   ``site-packages``) that lie inside the repository.
 
 So a submission that lists folders to find other people's files cannot wander into the
