@@ -5,6 +5,7 @@ from handgrad.validation import (  # noqa: F401
     BN_PARAM_KEYS,
     FLOAT_DTYPES,
     Pair,
+    ScalarTypeError,
     bn_param,
     choice,
     conv_arguments,

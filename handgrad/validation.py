@@ -11,7 +11,7 @@ Each error names the function (``op``), the argument, what was expected and what
   :func:`prediction_pair`, :func:`conv_arguments`, :func:`pool_arguments`);
 - scalars: :func:`number`, :func:`integer`, :func:`seed`, :func:`choice` (and the shorthands
   :func:`positive_int`, :func:`positive_real`, :func:`real_in`, :func:`divisor`,
-  :func:`int_pair`);
+  :func:`int_pair`); a value of the wrong kind raises :class:`ScalarTypeError`;
 - option dicts: :func:`param_dict`, :func:`bn_param`.
 """
 
@@ -158,10 +158,19 @@ def labels(op: str, name: str, value: object, n: int, num_classes: int) -> np.nd
 
 
 # ------------------------------------------------------------------ scalars: numbers,
-# integers, seeds and choices. Each check raises TypeError for a value of the wrong kind and
-# ValueError for one out of range, both reading "{op}: {name} must be {expected}, got {got}"
-# (``got`` is the type's name for a TypeError, the value for a ValueError). ``expected``
+# integers, seeds and choices. Each check raises ScalarTypeError for a value of the wrong kind
+# and ValueError for one out of range, both reading "{op}: {name} must be {expected}, got
+# {got}" (``got`` is the type's name for the first, the value for the second). ``expected``
 # defaults to a phrase made from the bounds; a caller may word it itself.
+
+class ScalarTypeError(TypeError, ValueError):
+    """A scalar option of the wrong kind (a str for a number, a float for an integer).
+
+    A ``TypeError``, and a ``ValueError`` too, as the option checks of the Solver, the models
+    and the callbacks raised before they shared this module (``except ValueError`` keeps
+    working there).
+    """
+
 
 def interval(low: float | None, high: float | None, *, low_open: bool = False,
              high_open: bool = False) -> str:
@@ -197,7 +206,7 @@ def number(op: str, name: str, value: object, *, low: float | None = None,
     if expected is None:
         expected = _number_phrase(low, high, low_open, high_open, finite)
     if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{op}: {name} must be {expected}, got {type(value).__name__}")
+        raise ScalarTypeError(f"{op}: {name} must be {expected}, got {type(value).__name__}")
     x = float(value)
     ok = not finite or math.isfinite(x)
     if low is not None:
@@ -226,7 +235,7 @@ def integer(op: str, name: str, value: object, *, low: int | None = None,
         else:
             expected = "an integer"
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{op}: {name} must be {expected}, got {type(value).__name__}")
+        raise ScalarTypeError(f"{op}: {name} must be {expected}, got {type(value).__name__}")
     n = int(value)
     if (low is not None and n < low) or (high is not None and n > high):
         raise ValueError(f"{op}: {name} must be {expected}, got {n}")
