@@ -7,8 +7,19 @@ diagnostics and the commands can all name them without importing each other.
 
 - :class:`Model`: ``params`` (a dict of float arrays) and ``loss(X, y=None)``, returning the
   scores when ``y`` is None and ``(loss, grads)`` with ``grads`` keyed like ``params`` otherwise.
-  The Solver also reads the optional ``task``, ``num_classes``, ``config()``, ``buffers`` and
-  ``rng`` (see :mod:`handgrad.optim.solver`); they are not part of the protocol.
+  The Solver also reads these optional members (not part of the protocol):
+
+  - ``task``: ``"classification"`` or ``"regression"`` (default: classification for integer
+    targets, regression for float targets);
+  - ``num_classes``: the number of classes (default: the width of the scores);
+  - ``config()``: the constructor keyword arguments, stored in checkpoints so that a tool can
+    rebuild the model;
+  - ``buffers``: a dict of arrays that are state but not trained (batchnorm running statistics);
+    they must exist from construction on and be updated in place. They are checkpointed, kept
+    with the best parameters and restored in place;
+  - ``rng``: a ``np.random.Generator`` the model draws from (dropout); its state is checkpointed
+    so that a resumed run repeats the same draws.
+
 - :class:`Trainer`: what a callback may read from, and ask of, the Solver that calls it.
 - :class:`Callback`: the hooks the Solver calls, and the state it keeps in checkpoints for
   them (:class:`handgrad.optim.callbacks.Callback` is a base class with hooks that do nothing).

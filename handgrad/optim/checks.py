@@ -1,7 +1,7 @@
 """What the Solver checks about what it is given: the update rule's name, the checkpoint path,
 the callbacks, the model, the data and the task before any training, the gradients
-``model.loss`` returns at every step, and that a checkpoint fits the model and data a run
-resumes with. (Numeric options are checked with
+``model.loss`` returns at every step, and the options and checkpoint a run resumes with; and
+what it reads from a model's optional members. (Numeric options are checked with
 :mod:`handgrad.validation`.)
 
 Every function raises ``TypeError`` or ``ValueError`` with a message that starts with
@@ -21,11 +21,15 @@ from typing import Any
 import numpy as np
 
 from handgrad.contracts import Model
+from handgrad.optim import schedules
 from handgrad.optim.checkpoint import dumps
+from handgrad.optim.clipping import NonFiniteGradientError, global_norm
 from handgrad.optim.rules import RULES
 
 HOOKS = ("on_train_begin", "on_step_begin", "on_step_end", "on_epoch_end", "on_train_end")
 DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
+# Options Solver.resume refuses to change: they would make the saved state meaningless.
+FIXED_ON_RESUME = ("update_rule", "optim_config", "batch_size", "seed")
 
 
 def rule_name(update_rule: Any) -> str:
@@ -229,6 +233,34 @@ def check_resumable(saved: Mapping[str, Any], params: Mapping[str, np.ndarray],
                          f" but the model has {sorted(buffers)}")
 
 
+def resume_options(meta: Mapping[str, Any], overrides: Mapping[str, Any],
+                   path: str | os.PathLike) -> dict[str, Any]:
+    """The constructor options of a resumed run: those saved in a checkpoint's metadata
+    ``meta``, updated by ``overrides`` (refusing unknown ones and :data:`FIXED_ON_RESUME`), with
+    ``checkpoint`` defaulting to ``path``, the checkpoint read."""
+    options = dict(meta["solver"])
+    allowed = set(options) | {"checkpoint", "callbacks", "diagnose"}
+    unknown = sorted(set(overrides) - allowed)
+    if unknown:
+        raise TypeError(f"Solver.resume: unknown option(s) {', '.join(unknown)}")
+    for key in FIXED_ON_RESUME:
+        if key in overrides and overrides[key] != options[key]:
+            raise ValueError(f"Solver.resume: cannot change {key} (saved {options[key]!r}, "
+                             f"given {overrides[key]!r}); the optimizer state and the "
+                             f"shuffles depend on it")
+    if "lr_schedule" not in overrides:
+        spec = options["lr_schedule"]
+        if spec is not None:
+            options["lr_schedule"] = schedules.from_json(spec)
+        elif meta.get("lr_schedule_repr") is not None:
+            raise ValueError(f"Solver.resume: the run used the custom lr_schedule "
+                             f"{meta['lr_schedule_repr']}; pass it again with "
+                             f"lr_schedule=...")
+    options.update(overrides)
+    options.setdefault("checkpoint", path)
+    return options
+
+
 # What the Solver reads from a model's optional members.
 
 def model_buffers(model: Model) -> dict[str, np.ndarray]:
@@ -270,3 +302,30 @@ class TrainingDiverged(RuntimeError):
         self.epoch = epoch
         self.param = param
         self.loss = loss
+
+
+def checked_norm(loss: float, grads: Mapping[str, Any], params: Mapping[str, np.ndarray], *,
+                 step: int, epoch: int, num_epochs: int, checkpoint: Path | None) -> float:
+    """The global L2 norm of ``grads`` (before any clipping), once the loss is finite and the
+    gradients match ``params``; :class:`TrainingDiverged` when the loss or a gradient holds
+    NaN or inf at update ``step`` of 0-based ``epoch`` (``checkpoint``: the run's, if any)."""
+    def diverged(what: str, param: str | None) -> TrainingDiverged:
+        where = f"step {step} (epoch {epoch + 1} of {num_epochs})"
+        saved = (f"; the last checkpoint {str(checkpoint)!r} was left as it was"
+                 if checkpoint is not None else "")
+        return TrainingDiverged(f"training diverged at {where}: {what}. Lower the learning "
+                                f"rate or clip the gradients (clip_norm){saved}",
+                                step=step, epoch=epoch, param=param, loss=loss)
+
+    if not math.isfinite(loss):
+        bad = next((name for name, g in grads.items() if isinstance(g, np.ndarray)
+                    and g.dtype.kind == "f" and first_non_finite(g) is not None), None)
+        also = "" if bad is None else f" (and the gradient of {bad!r} is not finite)"
+        raise diverged(f"the loss is {loss}{also}", bad)
+    check_grads(grads, params)
+    try:
+        return global_norm(grads, "Solver")
+    except NonFiniteGradientError as exc:
+        bad = "NaN" if np.isnan(grads[exc.param]).any() else "inf"
+        raise diverged(f"the gradient of {exc.param!r} contains {bad} (loss {loss:.6g})",
+                       exc.param) from None

@@ -1,23 +1,9 @@
 """The Solver: trains a model with minibatch updates, CS231n style, plus checkpoints.
 
-The model is any object with
-
-- ``params``: a dict of float arrays (the Solver replaces the entries after every update);
-- ``loss(X, y=None)``: the scores (predictions) when ``y`` is None (test mode), else
-  ``(loss, grads)`` with ``grads`` keyed like ``params`` (train mode).
-
-and optionally
-
-- ``task``: ``"classification"`` or ``"regression"`` (default: classification for integer
-  targets, regression for float targets);
-- ``num_classes``: the number of classes (default: the width of the scores);
-- ``config()``: the constructor keyword arguments, stored in checkpoints so that a tool can
-  rebuild the model;
-- ``buffers``: a dict of arrays that are state but not trained (batchnorm running statistics);
-  they must exist from construction on and be updated in place. They are checkpointed, kept
-  with the best parameters and restored in place;
-- ``rng``: a ``np.random.Generator`` the model draws from (dropout); its state is checkpointed
-  so that a resumed run repeats the same draws.
+The model fits :class:`handgrad.contracts.Model`: ``params``, a dict of float arrays (the
+Solver replaces the entries after every update), and ``loss(X, y=None)``. The optional members
+the Solver reads (``task``, ``num_classes``, ``config()``, ``buffers``, ``rng``) are described
+there too.
 
 Classification tracks accuracy (higher is better); regression the mean squared error of the
 test-mode predictions over every output entry (lower is better). ``val_metric_history`` /
@@ -50,33 +36,32 @@ import numpy as np
 
 from handgrad import contracts
 from handgrad import validation as check
-from handgrad.contracts import Grads, Model
+from handgrad.contracts import Model
 from handgrad.optim import checkpoint as ckpt
 from handgrad.optim import clipping, evaluation, interrupt, schedules
 from handgrad.optim.callbacks import Callback as Callback
 from handgrad.optim.callbacks import TimeBudget
 from handgrad.optim.checks import DATA_KEYS as DATA_KEYS
+from handgrad.optim.checks import FIXED_ON_RESUME as FIXED_ON_RESUME
 from handgrad.optim.checks import HOOKS as HOOKS
 from handgrad.optim.checks import TrainingDiverged as TrainingDiverged
 from handgrad.optim.checks import (
     check_callbacks,
     check_data,
-    check_grads,
     check_model,
     check_resumable,
     check_task,
+    checked_norm,
     checkpoint_path,
-    first_non_finite,
     model_buffers,
     model_config,
     model_rng,
+    resume_options,
     rule_name,
 )
 from handgrad.optim.progress import Progress
 from handgrad.optim.rules import check_hyperparameters, get_rule
 
-# Options Solver.resume refuses to change: they would make the saved state meaningless.
-FIXED_ON_RESUME = ("update_rule", "optim_config", "batch_size", "seed")
 # The float histories kept in checkpoints: ``<name>_history`` attributes.
 HISTORIES = ("loss", "grad_norm", "lr", "train_acc", "val_acc", "train_mse", "val_mse",
              "eval_epoch")
@@ -378,7 +363,8 @@ class Solver:
             raise TypeError(f"Solver: model.loss(X, y) must return (loss, grads), "
                             f"got {type(out).__name__}")
         loss, grads = float(out[0]), out[1]
-        norm = self._checked_norm(loss, grads)
+        norm = checked_norm(loss, grads, self.model.params, step=self.step, epoch=self.epoch,
+                            num_epochs=self.num_epochs, checkpoint=self.checkpoint)
         if self.clip_value is not None:
             clipping.clip_grad_value(grads, self.clip_value)
         if self.clip_norm is not None:
@@ -396,32 +382,6 @@ class Solver:
         self._pos += self.batch_size
         self.step += 1
         self._notify("on_step_end", step, loss, grads)
-
-    def _checked_norm(self, loss: float, grads: Grads) -> float:
-        """The global L2 norm of ``grads`` (before any clipping), once the loss is finite and
-        the gradients match the parameters; :class:`TrainingDiverged` when the loss or a
-        gradient holds NaN or inf."""
-        if not math.isfinite(loss):
-            bad = next((name for name, g in grads.items() if isinstance(g, np.ndarray)
-                        and g.dtype.kind == "f" and first_non_finite(g) is not None), None)
-            also = "" if bad is None else f" (and the gradient of {bad!r} is not finite)"
-            raise self._diverged(f"the loss is {loss}{also}", bad, loss)
-        check_grads(grads, self.model.params)
-        try:
-            return clipping.global_norm(grads, "Solver")
-        except clipping.NonFiniteGradientError as exc:
-            bad = "NaN" if np.isnan(grads[exc.param]).any() else "inf"
-            raise self._diverged(f"the gradient of {exc.param!r} contains {bad} "
-                                 f"(loss {loss:.6g})", exc.param, loss) from None
-
-    def _diverged(self, what: str, param: str | None, loss: float | None) -> TrainingDiverged:
-        """The error for a run that diverged at the current step because of ``what``."""
-        where = f"step {self.step} (epoch {self.epoch + 1} of {self.num_epochs})"
-        saved = (f"; the last checkpoint {str(self.checkpoint)!r} was left as it was"
-                 if self.checkpoint is not None else "")
-        return TrainingDiverged(f"training diverged at {where}: {what}. Lower the learning "
-                                f"rate or clip the gradients (clip_norm){saved}",
-                                step=self.step, epoch=self.epoch, param=param, loss=loss)
 
     def _evaluate(self, progress: Progress) -> None:
         """Measure the metrics at an epoch end (or before training, or at a stop)."""
@@ -559,26 +519,7 @@ class Solver:
         """
         saved = ckpt.load_checkpoint(path)
         meta = saved["metadata"]
-        options = dict(meta["solver"])
-        allowed = set(options) | {"checkpoint", "callbacks", "diagnose"}
-        unknown = sorted(set(overrides) - allowed)
-        if unknown:
-            raise TypeError(f"Solver.resume: unknown option(s) {', '.join(unknown)}")
-        for key in FIXED_ON_RESUME:
-            if key in overrides and overrides[key] != options[key]:
-                raise ValueError(f"Solver.resume: cannot change {key} (saved {options[key]!r}, "
-                                 f"given {overrides[key]!r}); the optimizer state and the "
-                                 f"shuffles depend on it")
-        if "lr_schedule" not in overrides:
-            spec = options["lr_schedule"]
-            if spec is not None:
-                options["lr_schedule"] = schedules.from_json(spec)
-            elif meta.get("lr_schedule_repr") is not None:
-                raise ValueError(f"Solver.resume: the run used the custom lr_schedule "
-                                 f"{meta['lr_schedule_repr']}; pass it again with "
-                                 f"lr_schedule=...")
-        options.update(overrides)
-        options.setdefault("checkpoint", path)
+        options = resume_options(meta, overrides, path)
         solver = cls(model, data, **options)
         solver._load_state(saved)
         return solver
