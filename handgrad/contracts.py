@@ -27,7 +27,7 @@ diagnostics and the commands can all name them without importing each other.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, SupportsFloat
+from typing import Any, Protocol, SupportsFloat, overload
 
 import numpy as np
 
@@ -39,6 +39,10 @@ class Model(Protocol):
 
     params: dict[str, np.ndarray]
 
+    @overload
+    def loss(self, X: np.ndarray, y: None = None) -> np.ndarray: ...
+    @overload
+    def loss(self, X: np.ndarray, y: np.ndarray) -> tuple[SupportsFloat, Grads]: ...
     def loss(self, X: np.ndarray, y: np.ndarray | None = None
              ) -> np.ndarray | tuple[SupportsFloat, Grads]:
         """Scores for ``X`` when ``y`` is None (test mode); else ``(loss, grads)``."""

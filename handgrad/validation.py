@@ -89,8 +89,8 @@ def shape_is(op: str, name: str, value: np.ndarray, expected: Sequence[int],
 def sequence_start(op: str, x: object, h_name: str, h0: object) -> tuple[int, int, int, int]:
     """Require a batch-first sequence x (N, T, D) with T >= 1 and a starting state ``h0``
     (N, H) of float arrays; return ``(N, T, D, H)``."""
-    float_array(op, "x", x, ndim=3)
-    float_array(op, h_name, h0, ndim=2)
+    x = float_array(op, "x", x, ndim=3)
+    h0 = float_array(op, h_name, h0, ndim=2)
     n, t_steps, d = x.shape
     if t_steps == 0:
         raise ValueError(f"{op}: x must have at least one time step, got shape {x.shape}")
@@ -103,9 +103,9 @@ def gate_weights(op: str, x: np.ndarray, h_name: str, h: np.ndarray, Wx: object,
     """Require the weights of a recurrent cell with ``gates`` gates of H units each: Wx
     (D, gates*H), Wh (H, gates*H), b (gates*H,), all in the dtype of x and the hidden state
     ``h`` (N, H) named ``h_name``; D is the last dimension of x."""
-    float_array(op, "Wx", Wx, ndim=2)
-    float_array(op, "Wh", Wh, ndim=2)
-    float_array(op, "b", b, ndim=1)
+    Wx = float_array(op, "Wx", Wx, ndim=2)
+    Wh = float_array(op, "Wh", Wh, ndim=2)
+    b = float_array(op, "b", b, ndim=1)
     same_dtype(op, x=x, **{h_name: h}, Wx=Wx, Wh=Wh, b=b)
     d, n_h = x.shape[-1], h.shape[1]
     width = f"{gates}H" if gates > 1 else "H"
@@ -121,20 +121,21 @@ def projections(op: str, x: np.ndarray, weights: dict[str, object],
     """Require square (D, D) ``weights`` and (D,) ``biases`` (by name) for x (..., D), all in
     x's dtype, as attention's query, key, value and output projections."""
     d = x.shape[-1]
+    arrays = {}
     for name, w in weights.items():
-        float_array(op, name, w, ndim=2)
-        shape_is(op, name, w, (d, d), "= (D, D) to match x")
+        arrays[name] = float_array(op, name, w, ndim=2)
+        shape_is(op, name, arrays[name], (d, d), "= (D, D) to match x")
     for name, b in biases.items():
-        float_array(op, name, b, ndim=1)
-        shape_is(op, name, b, (d,), "= (D,) to match x")
-    same_dtype(op, x=x, **weights, **biases)  # type: ignore[arg-type]
+        arrays[name] = float_array(op, name, b, ndim=1)
+        shape_is(op, name, arrays[name], (d,), "= (D,) to match x")
+    same_dtype(op, x=x, **arrays)
 
 
 def prediction_pair(op: str, pred: object, target: object) -> tuple[np.ndarray, np.ndarray]:
     """Require a regression loss's ``pred`` and ``target``: non-empty float arrays of one shape
     and one dtype (no broadcasting: a broadcast target gives a wrong loss silently)."""
-    float_array(op, "pred", pred)
-    float_array(op, "target", target)
+    pred = float_array(op, "pred", pred)
+    target = float_array(op, "target", target)
     same_dtype(op, pred=pred, target=target)
     shape_is(op, "target", target, pred.shape, "to match pred")
     if pred.size == 0:
@@ -347,7 +348,7 @@ def bn_param(op: str, value: object, d: int, dtype: np.dtype, features: str = "x
     Absent running statistics are created as zeros of shape (d,) and stored in the dict (the
     only change made to it); ``features`` names what the d entries match (e.g. "x's channels").
     """
-    param_dict(op, "bn_param", value, BN_PARAM_KEYS, {"mode": "'train' or 'test'"})
+    value = param_dict(op, "bn_param", value, BN_PARAM_KEYS, {"mode": "'train' or 'test'"})
     mode = choice(op, "bn_param['mode']", value["mode"], BN_MODES)
     eps = real_in(op, "bn_param['eps']", value.get("eps", default_eps), 0.0, np.inf,
                   low_open=True)
@@ -420,9 +421,9 @@ def conv_arguments(op: str, x: object, w: object, b: object, stride: object,
                    pad: object) -> tuple[Pair, Pair, Pair]:
     """Check a 2-D convolution's x (N, C, H, W), w (F, C, HH, WW), b (F,), ``stride`` (>= 1)
     and ``pad`` (>= 0); return ``(stride, pad, (Ho, Wo))`` with the options as pairs."""
-    float_array(op, "x", x, ndim=4)
-    float_array(op, "w", w, ndim=4)
-    float_array(op, "b", b, ndim=1)
+    x = float_array(op, "x", x, ndim=4)
+    w = float_array(op, "w", w, ndim=4)
+    b = float_array(op, "b", b, ndim=1)
     same_dtype(op, x=x, w=w, b=b)
     stride = int_pair(op, "stride", stride, minimum=1)
     pad = int_pair(op, "pad", pad, minimum=0)
@@ -442,7 +443,7 @@ def pool_arguments(op: str, x: object, size: object, stride: object
                    ) -> tuple[Pair, Pair, Pair]:
     """Check a pooling layer's x (N, C, H, W), window ``size`` and ``stride`` (None: the size,
     i.e. windows side by side); return ``(size, stride, (Ho, Wo))`` with the options as pairs."""
-    float_array(op, "x", x, ndim=4)
+    x = float_array(op, "x", x, ndim=4)
     size = int_pair(op, "size", size, minimum=1)
     stride = size if stride is None else int_pair(op, "stride", stride, minimum=1)
     out_hw = window_positions(op, x.shape[2:], size, stride, what="pool window",

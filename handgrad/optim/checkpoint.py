@@ -107,7 +107,7 @@ def encode(params: Mapping[str, np.ndarray], best_params: Mapping[str, np.ndarra
 def write_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray],
                      metadata: dict[str, Any]) -> None:
     """Atomically write ``arrays`` plus the JSON ``metadata`` to ``path`` (an ``.npz`` file)."""
-    entries = dict(arrays)
+    entries: dict[str, Any] = dict(arrays)
     entries["metadata"] = np.array(dumps(metadata))
     # The directory must exist (the Solver checks it up front); the file stays private.
     atomic_write(path, lambda fh: np.savez(fh, **entries), mode=0o600, fsync=True,

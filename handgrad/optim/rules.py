@@ -39,14 +39,26 @@ is one function decorated with :func:`register_rule`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 
-from handgrad import _validation as check
+from handgrad import validation as check
 
 Config = dict[str, Any]
-UpdateRule = Callable[..., tuple[np.ndarray, Config]]
+RuleFunction = Callable[..., tuple[np.ndarray, Config]]
+
+
+class UpdateRule(Protocol):
+    """An update rule as :func:`register_rule` leaves it: the function plus its attributes."""
+
+    defaults: dict[str, float]
+    state_keys: tuple[str, ...]
+    rule_name: str
+
+    def __call__(self, w: np.ndarray, dw: np.ndarray, config: Config | None = None
+                 ) -> tuple[np.ndarray, Config]: ...
+
 
 RULES: dict[str, UpdateRule] = {}
 _KNOWN: dict[str, tuple[frozenset[str], frozenset[str]]] = {}  # name -> (all keys, hyper keys)
@@ -64,19 +76,20 @@ _RANGES: dict[str, dict[str, Any]] = {
 
 
 def register_rule(name: str, defaults: Mapping[str, float],
-                  state_keys: tuple[str, ...] = ()) -> Callable[[UpdateRule], UpdateRule]:
+                  state_keys: tuple[str, ...] = ()) -> Callable[[RuleFunction], UpdateRule]:
     """Decorator: record ``defaults`` and ``state_keys`` on the rule and add it to ``RULES``.
 
     ``state_keys`` lists the per-parameter state the rule keeps in ``config``: arrays shaped
     like ``w``, except ``"t"`` (an int step counter).
     """
-    def decorate(fn: UpdateRule) -> UpdateRule:
-        fn.defaults = dict(defaults)  # type: ignore[attr-defined]
-        fn.state_keys = tuple(state_keys)  # type: ignore[attr-defined]
-        fn.rule_name = name  # type: ignore[attr-defined]
-        RULES[name] = fn
+    def decorate(fn: RuleFunction) -> UpdateRule:
+        rule = cast(UpdateRule, fn)  # the attributes are set right here
+        rule.defaults = dict(defaults)
+        rule.state_keys = tuple(state_keys)
+        rule.rule_name = name
+        RULES[name] = rule
         _KNOWN[name] = (frozenset(defaults) | frozenset(state_keys), frozenset(defaults))
-        return fn
+        return rule
     return decorate
 
 
@@ -129,7 +142,7 @@ def _setup(rule: str, w: np.ndarray, dw: np.ndarray, config: Config | None) -> C
     if config is None:
         config = {}
     check_hyperparameters(rule, config)
-    for key, value in RULES[rule].defaults.items():  # type: ignore[attr-defined]
+    for key, value in RULES[rule].defaults.items():
         config.setdefault(key, value)
     return config
 

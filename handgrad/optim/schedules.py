@@ -135,7 +135,7 @@ def get_schedule(spec: str | Schedule) -> Schedule:
 def to_json(schedule: Schedule) -> dict[str, Any] | None:
     """A JSON-able description of a built-in schedule, or None for any other callable."""
     for name, cls in SCHEDULES.items():
-        if type(schedule) is cls:
+        if type(schedule) is cls and dataclasses.is_dataclass(schedule):
             out: dict[str, Any] = {"name": name}
             for f in dataclasses.fields(schedule):
                 value = getattr(schedule, f.name)

@@ -131,7 +131,7 @@ class Solver:
         self.optim_config = dict(optim_config or {})
         check_hyperparameters(update_rule, self.optim_config, allow_state=False)
         self.base_lr = float(self.optim_config.get(
-            "learning_rate", self.rule.defaults["learning_rate"]))  # type: ignore[attr-defined]
+            "learning_rate", self.rule.defaults["learning_rate"]))
         self.lr_decay = _positive(lr_decay, "lr_decay")
         self.lr_schedule = None if lr_schedule is None else schedules.get_schedule(lr_schedule)
         if self.lr_schedule is not None and self.lr_decay != 1.0:
