@@ -61,7 +61,10 @@ def reference_files(modules: Iterable[str]) -> list[str]:
 
 def installed_package() -> Path:
     """The folder of the handgrad package this process imports."""
-    return Path(importlib.util.find_spec("handgrad").origin).resolve().parent
+    spec = importlib.util.find_spec("handgrad")
+    if spec is None or spec.origin is None:  # pragma: no cover - this module is part of it
+        raise ImportError("cannot find the installed handgrad package")
+    return Path(spec.origin).resolve().parent
 
 
 def interpreter_paths() -> list[Path]:
