@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from handgrad import validation as check
+from handgrad.contracts import Model
 from handgrad.models._common import ACTIVATIONS
 from handgrad.models.fc import INITS
 from handgrad.models.rnn_lm import RNN_ACTIVATIONS
@@ -240,7 +241,7 @@ def epochs_for(args: argparse.Namespace, default: int) -> int:
     return done + MINUTES_EPOCHS
 
 
-def make_solver(args: argparse.Namespace, model: Any, data: dict[str, Any], epochs: int,
+def make_solver(args: argparse.Namespace, model: Model, data: dict[str, Any], epochs: int,
                 batch_size: int, lr: float, **extra: Any) -> Any:
     from handgrad.optim import Solver
     from handgrad.optim.callbacks import TimeBudget
