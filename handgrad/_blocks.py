@@ -82,6 +82,7 @@ def _get_pool(workers: int) -> ThreadPoolExecutor:
                 _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="handgrad")
             _pool_key = key
+        assert _pool is not None  # made above when the key changed, which it did first
         return _pool
 
 

@@ -161,7 +161,7 @@ def _model_data(model: Any, name: str | None) -> tuple[str, Any, Any]:
         return "sonnets", d["X_train"], d["y_train"]
     input_dim = getattr(model, "input_dim", None)
     if name is None:
-        name = {64: "digits", 2: "spiral"}.get(input_dim)
+        name = {64: "digits", 2: "spiral"}.get(input_dim) if isinstance(input_dim, int) else None
         if name is None:
             raise ValueError(f"the net takes {input_dim} inputs per example; neither digits "
                              f"(64) nor spiral (2) fits")

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from handgrad.contracts import Trainer
 from handgrad.diagnostics.record import snapshot
 from handgrad.diagnostics.rules import Finding, Thresholds, findings
 from handgrad.optim.callbacks import Callback
@@ -84,7 +85,7 @@ class Monitor(Callback):
         self._before: dict[str, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ hooks
-    def on_train_begin(self, solver: Any) -> None:
+    def on_train_begin(self, solver: Trainer) -> None:
         n = solver.X_train.shape[0]
         rng = np.random.default_rng(self.seed)
         idx = np.sort(rng.choice(n, min(self.probe_size, n), replace=False))
@@ -96,18 +97,18 @@ class Monitor(Callback):
     def _due(self, step: int) -> bool:
         return (step + 1) % self.every == 0
 
-    def on_step_begin(self, solver: Any, step: int) -> None:
+    def on_step_begin(self, solver: Trainer, step: int) -> None:
         if self._due(step):
             self._before = {k: np.array(v, copy=True) for k, v in solver.model.params.items()}
 
-    def on_step_end(self, solver: Any, step: int, loss: float,
+    def on_step_end(self, solver: Trainer, step: int, loss: float,
                     grads: dict[str, np.ndarray]) -> None:
         if self._due(step):
             self._record(solver, step + 1, grads, self._before, loss)
             self._before = None
 
     # ------------------------------------------------------------------ recording
-    def _record(self, solver: Any, step: int, grads: dict[str, np.ndarray] | None,
+    def _record(self, solver: Trainer, step: int, grads: dict[str, np.ndarray] | None,
                 before: dict[str, np.ndarray] | None, loss: float | None) -> None:
         if self._probe is None:
             self.on_train_begin(solver)
@@ -128,7 +129,7 @@ class Monitor(Callback):
         record["warnings"] = issued
         solver.history.setdefault(HISTORY_KEY, []).append(record)
 
-    def _warn(self, solver: Any, finding: Finding) -> None:
+    def _warn(self, solver: Trainer, finding: Finding) -> None:
         self.warnings.append(finding.message)
         logger.warning(finding.message)
         if self.warn and getattr(solver, "verbose", True):
@@ -143,7 +144,7 @@ class Monitor(Callback):
         self.warnings = list(state.get("warnings", []))
 
 
-def _learning_rate(solver: Any) -> float | None:
+def _learning_rate(solver: Trainer) -> float | None:
     configs = getattr(solver, "optim_configs", None) or {}
     for config in configs.values():
         lr = config.get("learning_rate")

@@ -157,7 +157,8 @@ def model_recurrent_flow(model: Any, X: np.ndarray, *, seed: int = 0,
     if x.ndim != 3:
         raise ValueError(f"model_recurrent_flow: expected sequences (N, T, D), got {x.shape}")
     h0 = np.zeros((x.shape[0], p["Wh"].shape[0]), dtype=p["Wh"].dtype)
-    dlast = np.random.default_rng(seed).standard_normal(h0.shape).astype(h0.dtype)
+    shape: tuple[int, int] = h0.shape
+    dlast = np.random.default_rng(seed).standard_normal(shape).astype(h0.dtype)
     return rnn_gradient_flow(x, h0, p["Wx"], p["Wh"], p["b"],
                              activation=getattr(model, "activation", "tanh"), dlast=dlast,
                              exploding=exploding, vanishing=vanishing)

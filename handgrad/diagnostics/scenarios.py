@@ -17,6 +17,7 @@ the tests use. The keyword arguments set the sizes; the defaults are the command
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,8 +95,9 @@ def sigmoid(seed: int = 0, *, hidden: int = 100, weight_scale: float = 300.0,
 
     data = data or _digits()
     X, y = data["X_train"], data["y_train"]
-    configs = {f"weight_scale={weight_scale:g}": {"weight_scale": weight_scale},
-               'init="xavier"': {"init": "xavier"}}
+    configs: dict[str, dict[str, Any]] = {
+        f"weight_scale={weight_scale:g}": {"weight_scale": weight_scale},
+        'init="xavier"': {"init": "xavier"}}
     rows, runs = [], {}
     for label, options in configs.items():
         net = FullyConnectedNet([hidden], X.shape[1], int(y.max()) + 1, activation="sigmoid",
@@ -112,7 +114,9 @@ def sigmoid(seed: int = 0, *, hidden: int = 100, weight_scale: float = 300.0,
         runs[label] = {"stats": stats, "saturated": stats[0].saturated, "grad_w1": grad_w1,
                        "relative": relative, "loss_start": loss[0], "loss_end": tail,
                        "val_acc": solver.best_val_acc, "solver": solver}
-        rows.append([label, _pct(stats[0].saturated), f"{grad_w1:.3g}", sci(relative),
+        saturated = stats[0].saturated  # a sigmoid layer: always measured
+        assert saturated is not None
+        rows.append([label, _pct(saturated), f"{grad_w1:.3g}", sci(relative),
                      f"{loss[0]:.4g}", f"{tail:.4g}", _pct(solver.best_val_acc)])
     bad, good = runs.values()
     shrink = good["relative"] / bad["relative"]
@@ -238,7 +242,8 @@ def rnn(seed: int = 0, *, steps: int = 51, hidden: int = 32, input_dim: int = 4,
               f"|dL/dh_{steps - 1}|", f"{sci(explode.ratio) if explode.ratio else 'inf'} x",
               explode.ratio is None or explode.ratio >= EXPLODING_BAR),
         Check(f"ReLU, radius {radii[1]:g}: |dL/dh_0| <= {sci(VANISHING_BAR)} x "
-              f"|dL/dh_{steps - 1}|", f"{sci(vanish.ratio)} x",
+              f"|dL/dh_{steps - 1}|",
+              f"{sci(vanish.ratio) if vanish.ratio is not None else 'inf'} x",
               vanish.ratio is not None and vanish.ratio <= VANISHING_BAR),
         Check(f"with clip_norm={clip_norm:g} the exploding ReLU RNN trains "
               f"{len(with_clip['loss'])} steps with finite losses",
@@ -333,4 +338,5 @@ def clipped(seed: int = 0, *, train_examples: int = 1000, input_dim: int = 8,
         rows, checks, {"runs": runs})
 
 
-RUNNERS = {"sigmoid": sigmoid, "relu": relu, "rnn": rnn, "clipped": clipped}
+RUNNERS: dict[str, Callable[..., Scenario]] = {"sigmoid": sigmoid, "relu": relu, "rnn": rnn,
+                                               "clipped": clipped}

@@ -154,7 +154,8 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int | tuple[int
     with out of shape (N, F, Ho, Wo), in x's dtype."""
     (sh, sw), (ph, pw), (out_h, out_w) = check.conv_arguments(
         "conv.forward", x, w, b, stride, pad)
-    g = Geometry(*x.shape, w.shape[0], *w.shape[2:], sh, sw, ph, pw, out_h, out_w)
+    (n, c, h, width), (f, _, hh, ww) = x.shape, w.shape
+    g = Geometry(n, c, h, width, f, hh, ww, sh, sw, ph, pw, out_h, out_w)
     wm = _weights(w, b, g)
     if g.channel_major:
         out, cols = _channel_forward(x, wm, g)

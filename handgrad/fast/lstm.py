@@ -203,7 +203,7 @@ def _backward_part(dh: np.ndarray, cache: Part, dx_out: np.ndarray, dh0_out: np.
     da2d = da.reshape(t_steps * n, 4 * n_h)
     dx_out[...] = (da2d @ Wx.T).reshape(t_steps, n, -1).transpose(1, 0, 2)
     dh0_out[...] = dnext_h
-    if hidden_out is not None:
+    if hidden_out is not None and hidden_grads is not None:
         hidden_out[...] = hidden_grads.transpose(1, 0, 2)
     dWx = x2d.T @ da2d
     db = np.ones(t_steps * n, dtype=dtype) @ da2d

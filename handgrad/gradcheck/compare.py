@@ -179,12 +179,12 @@ def check_input(name: str, i: int, work: list[Any], options: Mapping[str, Any],
     weights = np.asarray(dout, dtype=np.float64)
     numeric_dd = float(np.vdot(plus - minus, weights)) / (2 * s.h)
     analytic_dd = float(np.vdot(a64, step)) / (2 * s.h)
-    noise = _roundoff(plus, minus, weights, s.h)
+    noise_dd = _roundoff(plus, minus, weights, s.h)
     scale = max(float(np.linalg.norm(a64)), abs(numeric_dd))
-    floor = max(REL_ERROR_FLOOR, SCALE_FLOOR * scale, noise / s.tol)
+    floor = max(REL_ERROR_FLOOR, SCALE_FLOOR * scale, noise_dd / s.tol)
     rel = float(relative_errors(analytic_dd, numeric_dd, floor))
     abs_err = abs(analytic_dd - numeric_dd)
-    ok = rel <= s.tol and abs_err <= s.atol + noise + s.rtol * abs(numeric_dd)
+    ok = rel <= s.tol and abs_err <= s.atol + noise_dd + s.rtol * abs(numeric_dd)
     if ok:
         return InputReport(name=name, shape=x.shape, max_rel_error=rel, passed=True, checked=1,
                            mode="fast", max_abs_error=abs_err,

@@ -86,7 +86,8 @@ def _changed_paths(before: Any, after: Any, path: str, depth: int = 0) -> list[s
 def _random_like(out: Any, rng: np.random.Generator) -> Any:
     """An upstream gradient of out's shape and dtype, drawn from N(0, 1)."""
     if isinstance(out, np.ndarray):
-        return rng.standard_normal(out.shape).astype(out.dtype, copy=False)
+        shape: tuple[int, ...] = out.shape
+        return rng.standard_normal(shape).astype(out.dtype, copy=False)
     return out.dtype.type(rng.standard_normal())
 
 
@@ -118,8 +119,8 @@ def run_contract(op: Op, args: list[Any], options: Mapping[str, Any], names: lis
                  float_pos: list[int], dtype: np.dtype, rng: np.random.Generator,
                  label: str, deep: bool) -> Run:
     """Run forward and backward once (twice with ``deep``) and check the contract."""
-    run = Run(errors=[])
-    errors = run.errors
+    errors: list[ContractError] = []
+    run = Run(errors=errors)
     where = f" ({label})" if label else ""
 
     def error(check: str, message: str) -> None:

@@ -58,14 +58,14 @@ def resolve(op: Any) -> Op:
         forward, backward = op
         name = getattr(forward, "__module__", None) or "op"
         return Op(name.rsplit(".", 1)[-1], forward, backward, None, None)
-    forward, backward = getattr(op, "forward", None), getattr(op, "backward", None)
-    if not (callable(forward) and callable(backward)):
+    fwd, bwd = getattr(op, "forward", None), getattr(op, "backward", None)
+    if not (callable(fwd) and callable(bwd)):
         raise TypeError(f"check_op: op must be a registry name, an OpSpec, a module with "
                         f"forward and backward, or a (forward, backward) pair; got {op!r}")
     module_name = getattr(op, "__name__", None)
     spec = _spec_for_module(module_name)
     name = spec.name if spec else (getattr(op, "name", None) or module_name or "op")
-    return Op(str(name).rsplit(".", 1)[-1], forward, backward, spec,
+    return Op(str(name).rsplit(".", 1)[-1], fwd, bwd, spec,
               spec.arg_names if spec else None)
 
 

@@ -128,7 +128,8 @@ def _dout_like(out: Any, rng: np.random.Generator) -> Any:
     if type(out) is np.ndarray and out.dtype.kind == "f":
         if out.shape == ():
             return np.asarray(rng.uniform(0.5, 1.5), dtype=out.dtype)
-        return rng.standard_normal(out.shape).astype(out.dtype)
+        shape: tuple[int, ...] = out.shape
+        return rng.standard_normal(shape).astype(out.dtype)
     if isinstance(out, np.floating):
         return type(out)(rng.uniform(0.5, 1.5))
     if type(out) is float:
@@ -198,6 +199,8 @@ def fill_backward(draw: Draw, check: Check, op: Any) -> None:
 
 def fill_function(draw: Draw, check: Check) -> None:
     """Compute the inputs and expected values of a function draw (in place)."""
+    if check.inputs is None:
+        raise GraderError(f"check {check.id!r}: a function check needs inputs")
     maker = resolve(check.inputs)
     reference = resolve(check.target)
     rng = np.random.default_rng(draw.seed)
@@ -232,7 +235,7 @@ def fill(draws: list[Draw], check: Check, *,
 def registry_op(check: Check, registry: Mapping[str, Any] | None = None) -> Any:
     if registry is None:
         registry = REGISTRY
-    op = registry.get(check.op)
+    op = registry.get(check.op) if check.op is not None else None
     if op is None:
         raise GraderError(f"check {check.id!r}: no registry op named {check.op!r}")
     if op.module != check.module:

@@ -14,7 +14,7 @@ enforces them):
   ``.venv`` in the checkout, as in a fresh clone): only the paths a worker needs are allowed
   back, never the repository itself.
 - ``allow``: exceptions inside ``deny``: the installed package (a submission may import
-  ``handgrad._validation``), and the interpreter's folders (standard library,
+  ``handgrad.validation``), and the interpreter's folders (standard library,
   ``site-packages``) that lie inside the repository.
 
 So a submission that lists folders to find other people's files cannot wander into the
@@ -61,7 +61,10 @@ def reference_files(modules: Iterable[str]) -> list[str]:
 
 def installed_package() -> Path:
     """The folder of the handgrad package this process imports."""
-    return Path(importlib.util.find_spec("handgrad").origin).resolve().parent
+    spec = importlib.util.find_spec("handgrad")
+    if spec is None or spec.origin is None:  # pragma: no cover - this module is part of it
+        raise ImportError("cannot find the installed handgrad package")
+    return Path(spec.origin).resolve().parent
 
 
 def interpreter_paths() -> list[Path]:

@@ -26,7 +26,14 @@ some check had a grader error, 2 when the grader could not run at all.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover - names for the annotations only
+    from handgrad.grading.sandbox import Limits
+    from handgrad.grading.spec import Assignment
 
 RESERVED = {"grades.csv", "manifest.json"}
 
@@ -74,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def grade_batch(assignment_path: str, submissions: str, out: str, *, workers: int = 2,
-                limits: object = None, seed: int | None = None, force: bool = False,
+                limits: Limits | None = None, seed: int | None = None, force: bool = False,
                 progress: bool = True) -> int:
     """Grade every submission under ``submissions`` into ``out``; see the module docstring."""
     import json
@@ -223,7 +230,7 @@ def grade_batch(assignment_path: str, submissions: str, out: str, *, workers: in
         grader.close()
 
 
-def _open_to_others(path: object) -> bool:
+def _open_to_others(path: str | os.PathLike) -> bool:
     """Whether a user other than the owner (and its group) can reach and read ``path``."""
     import stat
     from pathlib import Path
@@ -243,14 +250,14 @@ def _open_to_others(path: object) -> bool:
     return bool(p.stat().st_mode & stat.S_IROTH)
 
 
-def _limits_dict(limits: object) -> dict:
+def _limits_dict(limits: Limits) -> dict:
     from dataclasses import asdict
 
     return asdict(limits)
 
 
-def _summary(assignment: object, rows: list[dict], check_ids: list[str], graded: int,
-             skipped: int, elapsed: float, workers: int, out_dir: object) -> None:
+def _summary(assignment: Assignment, rows: list[dict], check_ids: list[str], graded: int,
+             skipped: int, elapsed: float, workers: int, out_dir: Path) -> None:
     n = len(rows)
     rate = graded / elapsed * 60 if elapsed > 0 else 0.0
     print(f"{assignment.name}: {n} submissions ({graded} graded, {skipped} unchanged and "

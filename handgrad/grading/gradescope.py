@@ -23,10 +23,13 @@ import time
 import traceback
 import zipfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from handgrad._files import atomic_write
 from handgrad.grading.spec import Assignment
+
+if TYPE_CHECKING:  # pragma: no cover - a name for the annotations only
+    from handgrad.grading.sandbox import Limits
 
 DEFAULT_ROOT = "/autograder"
 ROOT_ENV = "HANDGRAD_AUTOGRADER_ROOT"
@@ -139,7 +142,7 @@ def autograder_root(option: str | None = None) -> Path:
 
 
 def grade_gradescope(assignment_path: str | Path, *, root: str | Path | None = None,
-                     seed: int | None = None, limits: object = None,
+                     seed: int | None = None, limits: Limits | None = None,
                      log=print) -> int:  # noqa: ANN001
     """Grade ``ROOT/submission`` into ``ROOT/results/results.json``; see the module docstring.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 _type = type
 _isinstance = isinstance
@@ -111,8 +112,8 @@ class Guard:
             path = _fsdecode(path)
         elif _type(path) is not str:
             raise PermissionError("the grader only opens files given as a str path")
-        mode = args[1] if len(args) > 1 else None
-        flags = args[2] if len(args) > 2 else 0
+        mode: Any = args[1] if len(args) > 1 else None  # as the audit event gives them
+        flags: Any = args[2] if len(args) > 2 else 0
         writing = (_isinstance(mode, str) and any(c in mode for c in "wax+")) or \
             (_isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT
                                                   | os.O_TRUNC | os.O_APPEND))
@@ -156,7 +157,8 @@ class Guard:
         if event == "open":
             self.check_open(args)
         elif event == "import":
-            self.check_import(args[0] if args else None)
+            if args:
+                self.check_import(args[0])
         elif event in FORBIDDEN_EVENTS:
             raise PermissionError(f"{FORBIDDEN_EVENTS[event]} is not allowed in the grader")
         elif event.startswith("ctypes."):

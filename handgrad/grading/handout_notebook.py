@@ -95,7 +95,8 @@ def sections(markdown: str) -> list[Section]:
     Text before the first heading is a section of level 0 with an empty title.
     """
     out: list[Section] = []
-    level, title, lines = 0, "", []
+    level, title = 0, ""
+    lines: list[str] = []
     fence: str | None = None
     for line in markdown.splitlines():
         opener = _FENCE.match(line)

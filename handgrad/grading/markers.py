@@ -95,16 +95,16 @@ def regions(source: str, path: str | PurePath = "<source>") -> list[Region]:
     for lineno in sorted(comment_lines):
         text = lines[lineno - 1]
         stripped = text.strip()
-        begin = _BEGIN.fullmatch(stripped)
-        end = _END.fullmatch(stripped)
-        if begin:
+        begin_match = _BEGIN.fullmatch(stripped)
+        end_match = _END.fullmatch(stripped)
+        if begin_match:
             if open_at is not None:
                 raise MarkerError(path, lineno, f"BEGIN SOLUTION inside the region opened at "
                                   f"line {open_at[0]}; regions cannot nest (close it first "
                                   f"with # END SOLUTION)")
             indent = text[: len(text) - len(text.lstrip())]
-            open_at = (lineno, indent, begin.group("hint"))
-        elif end:
+            open_at = (lineno, indent, begin_match.group("hint"))
+        elif end_match:
             if open_at is None:
                 raise MarkerError(path, lineno, "END SOLUTION without a matching "
                                   "BEGIN SOLUTION")
@@ -216,7 +216,7 @@ def leaks(found: Iterable[Region], text: str, *, public: str = "") -> list[tuple
 def outside(source: str, found: Iterable[Region]) -> str:
     """The lines of ``source`` outside the given regions (marker lines excluded)."""
     lines = source.splitlines(keepends=True)
-    drop = set()
+    drop: set[int] = set()
     for region in found:
         drop.update(range(region.begin, region.end + 1))
     return "".join(line for i, line in enumerate(lines, start=1) if i not in drop)

@@ -268,9 +268,9 @@ class Grader:
     # --- sandbox self-test
     def self_test(self) -> None:
         """Run a trivial worker; raise :class:`SandboxError` if the sandbox cannot work here."""
-        header = {"type": "request", "kind": "canary", "module": "canary", "function": None,
-                  "limits": self._limits_payload(30.0, 1), "parent_pid": os.getpid(),
-                  "draws": []}
+        header: dict[str, Any] = {
+            "type": "request", "kind": "canary", "module": "canary", "function": None,
+            "limits": self._limits_payload(30.0, 1), "parent_pid": os.getpid(), "draws": []}
         run = sandbox.run_worker(wire.frame(header), {}, workspace=self.workspace(),
                                  limits=self.limits, first_deadline=60.0, step_timeout=30.0,
                                  python=self.python)

@@ -245,6 +245,7 @@ def run_worker(request: bytes, files: dict[str, bytes], *, workspace: Workspace,
                 run.spawn_error = f"cannot start the worker: {exc}"
                 return run
             pid = proc.pid
+        assert pid is not None  # one of the two ways above started the worker
         with _live_lock:
             _live.add(pid)
         for key in ("in_r", "out_w", "result_w"):
@@ -270,7 +271,7 @@ def run_worker(request: bytes, files: dict[str, bytes], *, workspace: Workspace,
                     run.spawn_error = "the worker host died; this worker's end is unknown"
                 else:
                     run.returncode = os.waitstatus_to_exitcode(status) if status >= 0 else None
-            else:
+            elif proc is not None:
                 _finish(proc, grace)
                 run.returncode = proc.returncode
             if uid is not None:

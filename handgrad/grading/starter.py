@@ -279,7 +279,7 @@ def find_leaks(modules: list[StubbedModule], files: Mapping[str, str]) -> list[s
         for derivation in m.derivations:
             for lineno, line in enumerate(derivation.body, start=derivation.begin + 1):
                 secrets.add(line, f"{name}:{lineno}, the derivation in {m.module}'s docstring")
-        shown = derivations.outside(markers.outside(m.source, m.regions), m.derivations)
+        shown = derivations.outside(markers.outside(m.source, m.regions), list(m.derivations))
         secrets.publish(shown)
     out = []
     for file, text in files.items():

@@ -112,7 +112,7 @@ def uid_pool() -> UidPool:
 
 def processes_of(uid: int) -> list[int]:
     """PIDs of every process whose real uid is ``uid`` (Linux /proc)."""
-    pids = []
+    pids: list[int] = []
     try:
         entries = os.listdir("/proc")
     except OSError:

@@ -114,7 +114,7 @@ def check_array(name: str, got: Any, expected: np.ndarray, tol: float,
         return _ArrayCheck(f"{name} has dtype {got.dtype}, expected {exp.dtype}")
     errs = relative_errors(got, exp)
     rel = float(errs.max()) if errs.size else 0.0
-    worst = None
+    worst: dict[str, Any] | None = None
     if errs.size:
         flat = int(np.argmax(errs))
         idx = tuple(int(i) for i in np.unravel_index(flat, errs.shape))

@@ -28,6 +28,7 @@ import io
 import json
 import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,7 +154,7 @@ def _base_name(obj: Any) -> str:
     return "object"
 
 
-def frame(header: dict[str, Any], blobs: list[bytes] = ()) -> bytes:
+def frame(header: dict[str, Any], blobs: Sequence[bytes] = ()) -> bytes:
     """One frame: the header (with ``"blobs"`` set) followed by the blobs."""
     header = dict(header, blobs=len(blobs))
     raw = json.dumps(header, allow_nan=False, separators=(",", ":")).encode("utf-8")

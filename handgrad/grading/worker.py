@@ -37,6 +37,8 @@ from __future__ import annotations
 import builtins as _builtins
 import os
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +66,7 @@ class Channel:
     def __init__(self, fd: int) -> None:
         self.fd = fd
 
-    def send(self, header: dict, blobs: list[bytes] = ()) -> None:
+    def send(self, header: dict, blobs: Sequence[bytes] = ()) -> None:
         data = memoryview(wire.frame(header, list(blobs)))
         while data:
             n = _write(self.fd, data)
@@ -83,6 +85,8 @@ def restore_builtins() -> None:
 
 def flush_output() -> None:
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        if stream is None:
+            continue
         try:
             stream.flush()
         except _BaseException:
@@ -117,7 +121,8 @@ def describe_exception(exc: BaseException, student_file: str) -> tuple[str, str]
     except _BaseException:
         pass
     if _isinstance(exc, SyntaxError):
-        where = f"line {exc.lineno}: " if _isinstance(exc.lineno, int) else ""
+        lineno = getattr(exc, "lineno", None)
+        where = f"line {lineno}: " if _isinstance(lineno, int) else ""
         return "syntax", one_line(f"{where}{name}: {getattr(exc, 'msg', text)}")
     if _isinstance(exc, NotImplementedError):
         status = "not_implemented"
@@ -192,7 +197,8 @@ def run(request: dict, blobs: list[bytes], channel: Channel, uid: int | None,
     path = os.path.join(os.getcwd(), filename)
     kind = request["kind"]
     draws = [wire.to_python(wire.decode(d, blobs)) for d in request.get("draws", [])]
-    reserve = bytearray(4 << 20)  # freed on MemoryError so the report can still be sent
+    # freed on MemoryError so the report can still be sent
+    reserve: bytearray | None = bytearray(4 << 20)
 
     guard = Guard(request)
     apply_limits(request.get("limits", {}))
@@ -224,10 +230,10 @@ def run(request: dict, blobs: list[bytes], channel: Channel, uid: int | None,
         return
     restore_builtins()
     flush_output()
-    function = request["function"]
-    target = getattr(module, function, None) if _isinstance(function, str) else None
-    forward_name = request.get("forward")
-    forward = getattr(module, forward_name, None) if kind == "backward" else None
+    function: Any = request["function"]  # the request's values, checked as they are used
+    target: Any = getattr(module, function, None) if _isinstance(function, str) else None
+    forward_name: Any = request.get("forward")
+    forward: Any = getattr(module, forward_name, None) if kind == "backward" else None
     missing = None
     if not callable(target):
         missing = f"{filename} has no function {function}"

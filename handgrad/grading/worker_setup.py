@@ -59,7 +59,8 @@ PRELOAD = ("math", "cmath", "random", "functools", "itertools", "collections",
            "importlib.util", "threading", "types", "weakref", "array", "struct", "inspect",
            "traceback", "logging", "pathlib", "io", "queue", "pprint", "reprlib", "datetime",
            "hashlib", "keyword", "linecache", "tokenize", "concurrent.futures", "contextvars",
-           "handgrad._validation", "handgrad._blocks", "unittest", "difflib", "pprint",
+           "handgrad.validation", "handgrad._validation", "handgrad._blocks", "unittest",
+           "difflib", "pprint",
            "stringprep", "subprocess", "numpy.testing", "encodings.idna", "encodings.latin_1",
            "encodings.ascii", "encodings.utf_8_sig", "encodings.cp1252")
 
@@ -109,6 +110,7 @@ def preload_imports_of(path: str, avoid: tuple[str, ...]) -> None:
         return
     import ast
     import importlib
+    from typing import cast
 
     try:
         with open(path, "rb") as f:
@@ -118,11 +120,13 @@ def preload_imports_of(path: str, avoid: tuple[str, ...]) -> None:
     names: set[str] = set()
     for node in ast.walk(tree):
         if _isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif _isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{a.name}" for a in node.names)
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+            names.update(a.name for a in cast(ast.Import, node).names)
+        elif _isinstance(node, ast.ImportFrom):
+            found = cast(ast.ImportFrom, node)
+            if found.level == 0 and found.module:
+                names.add(found.module)
+                names.update(f"{found.module}.{a.name}" for a in found.names)
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
     for name in sorted(names)[:200]:
         top = name.split(".")[0]
         if top == "handgrad":

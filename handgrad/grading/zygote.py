@@ -83,7 +83,8 @@ def serve(ctrl: socket.socket) -> None:
             timeout = None
             if finishing:
                 timeout = max(0.0, min(d for _, d in finishing.values()) - now)
-            ready, _, _ = select.select([ctrl, wake_r], [], [], timeout)
+            watched: list[socket.socket | int] = [ctrl, wake_r]
+            ready, _, _ = select.select(watched, [], [], timeout)
             if wake_r in ready:
                 try:
                     while os.read(wake_r, 4096):

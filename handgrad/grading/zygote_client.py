@@ -20,7 +20,9 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 class Zygote:
@@ -69,11 +71,12 @@ class Zygote:
         for slot in slots:
             slot[0].set()
 
-    def _call(self, cmd: dict, fds: list[int] = (), timeout: float = 60.0) -> dict | None:
+    def _call(self, cmd: dict, fds: Sequence[int] = (), timeout: float = 60.0) -> dict | None:
         if self.dead:
             return None
         rid = next(self._rid)
-        slot = [threading.Event(), None]
+        event = threading.Event()
+        slot: list[Any] = [event, None]  # [answered, the answer], filled by the reader
         with self._slots_lock:
             self._slots[rid] = slot
         try:
@@ -84,7 +87,7 @@ class Zygote:
             self.dead = True
             self._slots.pop(rid, None)
             return None
-        if not slot[0].wait(timeout):
+        if not event.wait(timeout):
             # A fork server that does not answer is not trusted again: closing the socket
             # makes it exit, and its children die with it.
             self._slots.pop(rid, None)

@@ -39,49 +39,18 @@ place before ``backward``).
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from numbers import Real
 from typing import Any
 
 import numpy as np
 
 from handgrad import _validation as check
 
-MODES = ("train", "test")
-PARAM_KEYS = ("mode", "eps", "momentum", "running_mean", "running_var")
 DEFAULT_EPS = 1e-5
 DEFAULT_MOMENTUM = 0.9
 
 # (mode, x, mu, inv_std, gamma): the input (not copied), the statistics used, mu and
 # inv_std = 1 / sqrt(var + eps) of shape (D,), and gamma; xhat = (x - mu) * inv_std.
 Cache = tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-def _number(op: str, key: str, value: object, low: float, high: float, *,
-            low_open: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{op}: bn_param[{key!r}] must be a real number, "
-                        f"got {type(value).__name__}")
-    value = float(value)
-    if not (low < value if low_open else low <= value) or not value <= high:
-        bounds = f"{'(' if low_open else '['}{low:g}, {high:g}]"
-        raise ValueError(f"{op}: bn_param[{key!r}] must be in {bounds}, got {value!r}")
-    return value
-
-
-def _running(op: str, bn_param: MutableMapping[str, Any], key: str, d: int,
-             dtype: np.dtype, mode: str) -> np.ndarray:
-    """Fetch running_mean / running_var, creating zeros of shape (D,) in x's dtype if absent."""
-    if key not in bn_param:
-        bn_param[key] = np.zeros(d, dtype=dtype)
-    arr = check.float_array(op, f"bn_param[{key!r}]", bn_param[key], ndim=1)
-    check.shape_is(op, f"bn_param[{key!r}]", arr, (d,), "to match x's features")
-    if arr.dtype != dtype:
-        raise TypeError(f"{op}: bn_param[{key!r}] has dtype {arr.dtype} but x has dtype {dtype}; "
-                        f"keep the running statistics in x's dtype")
-    if mode == "train" and not arr.flags.writeable:
-        raise ValueError(f"{op}: bn_param[{key!r}] is read-only, but train mode updates it in "
-                         f"place")
-    return arr
 
 
 def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
@@ -100,20 +69,8 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     n, d = x.shape
     check.shape_is(op, "gamma", gamma, (d,), "to match x's features")
     check.shape_is(op, "beta", beta, (d,), "to match x's features")
-    if not isinstance(bn_param, MutableMapping):
-        raise TypeError(f"{op}: bn_param must be a dict, got {type(bn_param).__name__}")
-    unknown = sorted(str(k) for k in bn_param if k not in PARAM_KEYS)
-    if unknown:
-        raise ValueError(f"{op}: unknown bn_param key(s) {', '.join(map(repr, unknown))}; "
-                         f"allowed: {', '.join(map(repr, PARAM_KEYS))}")
-    if "mode" not in bn_param:
-        raise ValueError(f"{op}: bn_param must have a 'mode' key, 'train' or 'test'")
-    mode = check.choice(op, "bn_param['mode']", bn_param["mode"], MODES)
-    eps = _number(op, "eps", bn_param.get("eps", DEFAULT_EPS), 0.0, np.inf, low_open=True)
-    momentum = _number(op, "momentum", bn_param.get("momentum", DEFAULT_MOMENTUM), 0.0, 1.0,
-                       low_open=False)
-    running_mean = _running(op, bn_param, "running_mean", d, dtype, mode)
-    running_var = _running(op, bn_param, "running_var", d, dtype, mode)
+    mode, eps, momentum, running_mean, running_var = check.bn_param(
+        op, bn_param, d, dtype, default_eps=DEFAULT_EPS, default_momentum=DEFAULT_MOMENTUM)
 
     if mode == "train":
         if n < 2:
@@ -137,9 +94,6 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
         out += beta
         # END SOLUTION
     else:
-        if np.any(running_var < 0):
-            raise ValueError(f"{op}: bn_param['running_var'] has negative entries; a variance "
-                             f"cannot be negative")
         mu = running_mean.copy()                    # later train calls update the dict's array
         inv_std = running_var + eps
         np.sqrt(inv_std, out=inv_std)

@@ -218,6 +218,6 @@ def backward(dh: np.ndarray, cache: Cache, *, return_hidden_grads: bool = False
     first_prev[1:] -= h[:-1, -1]
     dWh += first_prev.T @ da[:, 0]
     # END SOLUTION
-    if return_hidden_grads:
+    if hidden_grads is not None:  # return_hidden_grads
         return dx, dh0, dWx, dWh, db, hidden_grads
     return dx, dh0, dWx, dWh, db

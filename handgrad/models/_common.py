@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import math
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from handgrad import validation as check
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 # loss name -> (module, task)
@@ -21,17 +22,12 @@ LOSSES = {
 
 
 def positive_int(owner: str, name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{owner}: {name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return check.integer(owner, name, value, low=minimum, expected=f"an integer >= {minimum}")
 
 
 def nonneg_float(owner: str, name: str, value: Any, *, positive: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value < 0 or (positive and value == 0):
-        need = "> 0" if positive else ">= 0"
-        raise ValueError(f"{owner}: {name} must be a finite number {need}, got {value!r}")
-    return float(value)
+    return check.number(owner, name, value, low=0.0, low_open=positive,
+                        expected=f"a finite number {'>' if positive else '>='} 0")
 
 
 def int_list(owner: str, name: str, values: Any) -> list[int]:
@@ -41,11 +37,7 @@ def int_list(owner: str, name: str, values: Any) -> list[int]:
 
 
 def seed_value(owner: str, seed: Any) -> int | None:
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"{owner}: seed must be None or an integer >= 0, got {seed!r}")
-    return int(seed)
+    return check.seed(owner, "seed", seed, allow_none=True)
 
 
 def layer(name: str) -> ModuleType:

@@ -26,12 +26,13 @@ inside :func:`run`.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from handgrad import validation as check
+from handgrad.contracts import Model
 from handgrad.models._common import ACTIVATIONS
 from handgrad.models.fc import INITS
 from handgrad.models.rnn_lm import RNN_ACTIVATIONS
@@ -56,15 +57,18 @@ INTERRUPTED_EXIT = 130  # the shell's status for a command ended by SIGINT
 
 # ------------------------------------------------------------------------------ arguments
 def _number(kind: type, low: float, low_open: bool) -> Any:
+    bound = f"{'>' if low_open else '>='} {low:g}"
+
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
             what = "an integer" if kind is int else "a number"
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not math.isfinite(value) or value < low or (low_open and value == low):
-            raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low:g}, "
-                                             f"got {text}")
+        try:
+            check.number("handgrad train", "the value", value, low=low, low_open=low_open)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}") from None
         return value
     return parse
 
@@ -237,7 +241,7 @@ def epochs_for(args: argparse.Namespace, default: int) -> int:
     return done + MINUTES_EPOCHS
 
 
-def make_solver(args: argparse.Namespace, model: Any, data: dict[str, Any], epochs: int,
+def make_solver(args: argparse.Namespace, model: Model, data: dict[str, Any], epochs: int,
                 batch_size: int, lr: float, **extra: Any) -> Any:
     from handgrad.optim import Solver
     from handgrad.optim.callbacks import TimeBudget

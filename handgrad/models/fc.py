@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -178,6 +178,10 @@ class FullyConnectedNet:
                              f"({n}, {self.num_classes}), got {y.shape}")
         return y.astype(self.dtype, copy=False)
 
+    @overload
+    def loss(self, X: np.ndarray, y: None = None) -> np.ndarray: ...
+    @overload
+    def loss(self, X: np.ndarray, y: np.ndarray) -> tuple[np.floating, dict[str, np.ndarray]]: ...
     def loss(self, X: np.ndarray, y: np.ndarray | None = None
              ) -> np.ndarray | tuple[np.floating, dict[str, np.ndarray]]:
         """Scores (N, num_classes) in test mode when ``y`` is None; else ``(loss, grads)``.
@@ -203,7 +207,7 @@ class FullyConnectedNet:
         for i in range(L - 1, 0, -1):
             affine_cache, bn_cache, act_cache = caches[i - 1]
             dout = self._act.backward(dout, act_cache)
-            if bn_cache is not None:
+            if bn_cache is not None and self._bn is not None:
                 dout, grads[f"gamma{i}"], grads[f"beta{i}"] = self._bn.backward(dout, bn_cache)
             dout, grads[f"W{i}"], grads[f"b{i}"] = self._affine.backward(dout, affine_cache)
         if self.reg:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -116,6 +116,10 @@ class RNNLanguageModel:
         scores, aff_cache = self._taffine.forward(h, p["W_vocab"], p["b_vocab"])
         return scores, (emb_cache, rnn_cache, aff_cache)
 
+    @overload
+    def loss(self, X: np.ndarray, y: None = None) -> np.ndarray: ...
+    @overload
+    def loss(self, X: np.ndarray, y: np.ndarray) -> tuple[np.floating, dict[str, np.ndarray]]: ...
     def loss(self, X: np.ndarray, y: np.ndarray | None = None
              ) -> np.ndarray | tuple[np.floating, dict[str, np.ndarray]]:
         """Scores (N, T, V) when ``y`` is None; else ``(loss, grads)`` keyed like ``params``."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -160,6 +160,10 @@ class Sequential:
         prefix = f"{i}."
         return {k[len(prefix):]: v for k, v in self.params.items() if k.startswith(prefix)}
 
+    @overload
+    def loss(self, X: np.ndarray, y: None = None) -> np.ndarray: ...
+    @overload
+    def loss(self, X: np.ndarray, y: np.ndarray) -> tuple[np.floating, dict[str, np.ndarray]]: ...
     def loss(self, X: np.ndarray, y: np.ndarray | None = None
              ) -> np.ndarray | tuple[np.floating, dict[str, np.ndarray]]:
         """Scores in test mode when ``y`` is None; else ``(loss, grads)`` (train mode)."""

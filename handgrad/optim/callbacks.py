@@ -53,35 +53,35 @@ a stop request too (reason ``"interrupted (Ctrl-C)"``), after which ``train()`` 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from numbers import Real
 from time import monotonic
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    from handgrad.optim.solver import Solver
+from handgrad import validation as check
+from handgrad.contracts import Trainer
 
 
 class Callback:
-    """Base class: every hook does nothing."""
+    """Base class: every hook does nothing. (Any object with these methods fits the
+    :class:`handgrad.contracts.Callback` protocol the Solver takes; subclassing this one is
+    the short way.)"""
 
-    def on_train_begin(self, solver: Solver) -> None:
+    def on_train_begin(self, solver: Trainer) -> None:
         pass
 
-    def on_step_begin(self, solver: Solver, step: int) -> None:
+    def on_step_begin(self, solver: Trainer, step: int) -> None:
         pass
 
-    def on_step_end(self, solver: Solver, step: int, loss: float,
+    def on_step_end(self, solver: Trainer, step: int, loss: float,
                     grads: dict[str, np.ndarray]) -> None:
         pass
 
-    def on_epoch_end(self, solver: Solver, epoch: int) -> None:
+    def on_epoch_end(self, solver: Trainer, epoch: int) -> None:
         pass
 
-    def on_train_end(self, solver: Solver) -> None:
+    def on_train_end(self, solver: Trainer) -> None:
         pass
 
     def state(self) -> dict[str, Any]:
@@ -109,14 +109,11 @@ class TimeBudget(Callback):
     """
 
     def __init__(self, seconds: float, clock: Callable[[], float] | None = None):
-        if (isinstance(seconds, bool) or not isinstance(seconds, Real)
-                or not math.isfinite(seconds) or seconds < 0):
-            raise ValueError(f"TimeBudget: seconds must be a finite number >= 0, "
-                             f"got {seconds!r}")
+        seconds = check.number("TimeBudget", "seconds", seconds, low=0.0)
         if clock is not None and not callable(clock):
             raise TypeError(f"TimeBudget: clock must be a function returning seconds, "
                             f"got {clock!r}")
-        self.seconds = float(seconds)
+        self.seconds = seconds
         self.clock = monotonic if clock is None else clock
         self.start: float | None = None
         self.elapsed = 0.0
@@ -126,20 +123,20 @@ class TimeBudget(Callback):
         """The reason given to ``request_stop``."""
         return f"time budget of {_duration(self.seconds)} spent"
 
-    def on_train_begin(self, solver: Solver) -> None:
+    def on_train_begin(self, solver: Trainer) -> None:
         self.start = self.clock()
         self.elapsed = 0.0
 
-    def _check(self, solver: Solver) -> None:
+    def _check(self, solver: Trainer) -> None:
         if self.start is None:
             return
         self.elapsed = self.clock() - self.start
         if self.elapsed >= self.seconds:
             solver.request_stop(self.reason)
 
-    def on_step_end(self, solver: Solver, step: int, loss: float,
+    def on_step_end(self, solver: Trainer, step: int, loss: float,
                     grads: dict[str, np.ndarray]) -> None:
         self._check(solver)
 
-    def on_epoch_end(self, solver: Solver, epoch: int) -> None:
+    def on_epoch_end(self, solver: Trainer, epoch: int) -> None:
         self._check(solver)

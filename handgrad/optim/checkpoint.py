@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +59,55 @@ def dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default)
 
 
+def encode(params: Mapping[str, np.ndarray], best_params: Mapping[str, np.ndarray] | None,
+           optim_configs: Mapping[str, Mapping[str, Any]], buffers: Mapping[str, np.ndarray],
+           best_buffers: Mapping[str, np.ndarray] | None,
+           histories: Mapping[str, Sequence[float]], epoch_perm: np.ndarray | None
+           ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The archive entries of the layout above, and the metadata entries that index them
+    (``param_names``, ``param_shapes``, ``param_dtypes``, ``buffer_names``, ``optim_scalars``,
+    ``optim_arrays``); :func:`load_checkpoint` reads them back."""
+    names = list(params)
+    arrays: dict[str, np.ndarray] = {}
+    optim_scalars: list[dict[str, Any]] = []
+    optim_arrays: list[list[str]] = []
+    for i, name in enumerate(names):
+        arrays[f"params/{i}"] = np.asarray(params[name])
+        if best_params is not None:
+            arrays[f"best_params/{i}"] = best_params[name]
+        scalars: dict[str, Any] = {}
+        keys: list[str] = []
+        for key, value in optim_configs[name].items():
+            if isinstance(value, np.ndarray):
+                arrays[f"optim/{i}/{key}"] = value
+                keys.append(key)
+            else:
+                scalars[key] = value
+        optim_scalars.append(scalars)
+        optim_arrays.append(keys)
+    for i, (name, value) in enumerate(buffers.items()):
+        arrays[f"buffers/{i}"] = value
+        if best_params is not None and best_buffers is not None:
+            arrays[f"best_buffers/{i}"] = best_buffers[name]
+    for key, values in histories.items():
+        arrays[f"history/{key}"] = np.asarray(values, dtype=np.float64)
+    if epoch_perm is not None:
+        arrays["epoch_perm"] = epoch_perm
+    layout = {
+        "param_names": names,
+        "param_shapes": [list(params[n].shape) for n in names],
+        "param_dtypes": [str(params[n].dtype) for n in names],
+        "buffer_names": list(buffers),
+        "optim_scalars": optim_scalars,
+        "optim_arrays": optim_arrays,
+    }
+    return arrays, layout
+
+
 def write_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray],
                      metadata: dict[str, Any]) -> None:
     """Atomically write ``arrays`` plus the JSON ``metadata`` to ``path`` (an ``.npz`` file)."""
-    entries = dict(arrays)
+    entries: dict[str, Any] = dict(arrays)
     entries["metadata"] = np.array(dumps(metadata))
     # The directory must exist (the Solver checks it up front); the file stays private.
     atomic_write(path, lambda fh: np.savez(fh, **entries), mode=0o600, fsync=True,

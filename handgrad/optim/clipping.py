@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, MutableMapping
-from numbers import Real
 
 import numpy as np
+
+from handgrad import validation as check
 
 EPS = 1e-6  # added to the norm before dividing, as torch.nn.utils.clip_grad_norm_ does
 
@@ -72,13 +73,6 @@ def global_norm(grads: Mapping[str, np.ndarray], op: str = "global_norm") -> flo
     return math.sqrt(total)
 
 
-def _positive(op: str, name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not value > 0 \
-            or not math.isfinite(float(value)):
-        raise ValueError(f"{op}: {name} must be a positive finite number, got {value!r}")
-    return float(value)
-
-
 def clip_grad_norm(grads: MutableMapping[str, np.ndarray], max_norm: float) -> float:
     """Rescale ``grads`` in place so their global L2 norm is at most ``max_norm``.
 
@@ -86,7 +80,7 @@ def clip_grad_norm(grads: MutableMapping[str, np.ndarray], max_norm: float) -> f
     :class:`NonFiniteGradientError` naming the parameter, before anything is changed.
     """
     op = "clip_grad_norm"
-    max_norm = _positive(op, "max_norm", max_norm)
+    max_norm = check.number(op, "max_norm", max_norm, low=0.0, low_open=True)
     _check_grads(op, grads)
     # BEGIN SOLUTION hint: one norm over every array; rescale in place only when it is too large
     norm = math.sqrt(sum(_sum_of_squares(g) for g in grads.values()))
@@ -104,7 +98,7 @@ def clip_grad_value(grads: MutableMapping[str, np.ndarray], clip_value: float) -
     NaN entries stay NaN (as in ``torch.nn.utils.clip_grad_value_``).
     """
     op = "clip_grad_value"
-    clip_value = _positive(op, "clip_value", clip_value)
+    clip_value = check.number(op, "clip_value", clip_value, low=0.0, low_open=True)
     for name, g in grads.items():
         _check_float(op, name, g)
         np.clip(g, -clip_value, clip_value, out=g)

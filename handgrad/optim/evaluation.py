@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
 
 import numpy as np
+
+from handgrad.contracts import Model
 
 
 def subsample(rng: np.random.Generator, X: np.ndarray, y: np.ndarray,
@@ -25,30 +26,39 @@ def subsample(rng: np.random.Generator, X: np.ndarray, y: np.ndarray,
     return X, y
 
 
-def batched_scores(model: Any, X: np.ndarray, batch_size: int
+def scores(model: Model, X: np.ndarray) -> np.ndarray:
+    """``model.loss(X)``: the test-mode scores, which must be an array."""
+    out = model.loss(X)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"Solver: model.loss(X) must return an array of scores, "
+                        f"got {type(out).__name__}")
+    return out
+
+
+def batched_scores(model: Model, X: np.ndarray, batch_size: int
                    ) -> Iterable[tuple[int, np.ndarray]]:
     """``(start, scores)`` for each slice ``X[start:start + batch_size]``, in test mode."""
     for start in range(0, X.shape[0], batch_size):
-        yield start, model.loss(X[start:start + batch_size])
+        yield start, scores(model, X[start:start + batch_size])
 
 
-def accuracy(model: Any, X: np.ndarray, y: np.ndarray, batch_size: int) -> float:
+def accuracy(model: Model, X: np.ndarray, y: np.ndarray, batch_size: int) -> float:
     """Fraction of examples whose highest score is the label; NaN if any scores are NaN."""
     correct = 0
-    for start, scores in batched_scores(model, X, batch_size):
-        if np.isnan(scores).any():
+    for start, out in batched_scores(model, X, batch_size):
+        if np.isnan(out).any():
             return float("nan")
-        pred = np.argmax(scores, axis=-1)
+        pred = np.argmax(out, axis=-1)
         correct += int(np.count_nonzero(pred == y[start:start + batch_size]))
     return correct / y.size
 
 
-def mean_squared_error(model: Any, X: np.ndarray, y: np.ndarray, batch_size: int) -> float:
+def mean_squared_error(model: Model, X: np.ndarray, y: np.ndarray, batch_size: int) -> float:
     """Mean squared error of the predictions against ``y``, over every output entry."""
     total = 0.0
-    for start, scores in batched_scores(model, X, batch_size):
-        target = y[start:start + batch_size].reshape(scores.shape)
-        diff = scores.astype(np.float64) - target
+    for start, out in batched_scores(model, X, batch_size):
+        target = y[start:start + batch_size].reshape(out.shape)
+        diff = out.astype(np.float64) - target
         total += float(np.dot(diff.ravel(), diff.ravel()))
     return total / y.size
 

@@ -38,47 +38,58 @@ is one function decorated with :func:`register_rule`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
-from numbers import Integral, Real
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 
-from handgrad import _validation as check
+from handgrad import validation as check
 
 Config = dict[str, Any]
-UpdateRule = Callable[..., tuple[np.ndarray, Config]]
+RuleFunction = Callable[..., tuple[np.ndarray, Config]]
+
+
+class UpdateRule(Protocol):
+    """An update rule as :func:`register_rule` leaves it: the function plus its attributes."""
+
+    defaults: dict[str, float]
+    state_keys: tuple[str, ...]
+    rule_name: str
+
+    def __call__(self, w: np.ndarray, dw: np.ndarray, config: Config | None = None
+                 ) -> tuple[np.ndarray, Config]: ...
+
 
 RULES: dict[str, UpdateRule] = {}
 _KNOWN: dict[str, tuple[frozenset[str], frozenset[str]]] = {}  # name -> (all keys, hyper keys)
 
-# Allowed values of each hyper-parameter: (test, description used in the error message).
-_RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
-    "learning_rate": (lambda x: x >= 0, ">= 0"),
-    "momentum": (lambda x: 0 <= x < 1, "in [0, 1)"),
-    "decay_rate": (lambda x: 0 <= x < 1, "in [0, 1)"),
-    "beta1": (lambda x: 0 <= x < 1, "in [0, 1)"),
-    "beta2": (lambda x: 0 <= x < 1, "in [0, 1)"),
-    "epsilon": (lambda x: x > 0, "> 0"),
-    "weight_decay": (lambda x: x >= 0, ">= 0"),
+# Allowed values of each hyper-parameter, as bounds for handgrad.validation.number.
+_RANGES: dict[str, dict[str, Any]] = {
+    "learning_rate": {"low": 0.0},
+    "momentum": {"low": 0.0, "high": 1.0, "high_open": True},
+    "decay_rate": {"low": 0.0, "high": 1.0, "high_open": True},
+    "beta1": {"low": 0.0, "high": 1.0, "high_open": True},
+    "beta2": {"low": 0.0, "high": 1.0, "high_open": True},
+    "epsilon": {"low": 0.0, "low_open": True},
+    "weight_decay": {"low": 0.0},
 }
 
 
 def register_rule(name: str, defaults: Mapping[str, float],
-                  state_keys: tuple[str, ...] = ()) -> Callable[[UpdateRule], UpdateRule]:
+                  state_keys: tuple[str, ...] = ()) -> Callable[[RuleFunction], UpdateRule]:
     """Decorator: record ``defaults`` and ``state_keys`` on the rule and add it to ``RULES``.
 
     ``state_keys`` lists the per-parameter state the rule keeps in ``config``: arrays shaped
     like ``w``, except ``"t"`` (an int step counter).
     """
-    def decorate(fn: UpdateRule) -> UpdateRule:
-        fn.defaults = dict(defaults)  # type: ignore[attr-defined]
-        fn.state_keys = tuple(state_keys)  # type: ignore[attr-defined]
-        fn.rule_name = name  # type: ignore[attr-defined]
-        RULES[name] = fn
+    def decorate(fn: RuleFunction) -> UpdateRule:
+        rule = cast(UpdateRule, fn)  # the attributes are set right here
+        rule.defaults = dict(defaults)
+        rule.state_keys = tuple(state_keys)
+        rule.rule_name = name
+        RULES[name] = rule
         _KNOWN[name] = (frozenset(defaults) | frozenset(state_keys), frozenset(defaults))
-        return fn
+        return rule
     return decorate
 
 
@@ -111,35 +122,14 @@ def check_hyperparameters(name: str, config: Mapping[str, Any], *,
             raise ValueError(f"{name}: unknown config key {key!r}{state_note}; "
                              f"{name} accepts {', '.join(sorted(known))}")
         if key in hyper_keys:
-            if type(value) is float:  # the common case, checked without the generic path
-                test = _RANGES.get(key)
-                if test is None or (math.isfinite(value) and test[0](value)):
-                    continue
-            _hyper(name, key, value)
+            check.number(name, f"config[{key!r}]", value, **_RANGES.get(key, {}))
         elif key == "t" and (type(value) is not int or value < 0):
             _step_count(name, value)
 
 
-def _hyper(rule: str, key: str, value: Any) -> float:
-    """Return ``value`` as a Python float after checking it is a finite number in range.
-
-    A Python float keeps float32 arrays float32 under NumPy's promotion rules; a float64
-    NumPy scalar would not.
-    """
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{rule}: config[{key!r}] must be a number, got {type(value).__name__}")
-    x = float(value)
-    test, allowed = _RANGES.get(key, (lambda _: True, ""))
-    if not math.isfinite(x) or not test(x):
-        raise ValueError(f"{rule}: config[{key!r}] must be a finite number {allowed}, got {value}")
-    return x
-
-
 def _step_count(rule: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
-        raise ValueError(f"{rule}: config['t'] must be a non-negative integer step count, "
-                         f"got {value!r}")
-    return int(value)
+    return check.integer(rule, "config['t']", value, low=0,
+                         expected="a non-negative integer step count")
 
 
 def _setup(rule: str, w: np.ndarray, dw: np.ndarray, config: Config | None) -> Config:
@@ -152,7 +142,7 @@ def _setup(rule: str, w: np.ndarray, dw: np.ndarray, config: Config | None) -> C
     if config is None:
         config = {}
     check_hyperparameters(rule, config)
-    for key, value in RULES[rule].defaults.items():  # type: ignore[attr-defined]
+    for key, value in RULES[rule].defaults.items():
         config.setdefault(key, value)
     return config
 

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from handgrad import validation as check
+
 Schedule = Callable[[float, int, int, int], float]
 
 
@@ -49,11 +51,8 @@ class StepDecay:
     every: int = 1
 
     def __post_init__(self) -> None:
-        if not (0 < self.decay and math.isfinite(self.decay)):
-            raise ValueError(f"step_decay: decay must be a positive finite number, "
-                             f"got {self.decay!r}")
-        if not (isinstance(self.every, int) and self.every >= 1):
-            raise ValueError(f"step_decay: every must be a positive int, got {self.every!r}")
+        check.number("step_decay", "decay", self.decay, low=0.0, low_open=True)
+        check.integer("step_decay", "every", self.every, low=1)
 
     def __call__(self, base_lr: float, step: int, steps_per_epoch: int,
                  total_steps: int) -> float:
@@ -68,8 +67,7 @@ class Cosine:
     min_lr: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (self.min_lr >= 0 and math.isfinite(self.min_lr)):
-            raise ValueError(f"cosine: min_lr must be a finite number >= 0, got {self.min_lr!r}")
+        check.number("cosine", "min_lr", self.min_lr, low=0.0)
 
     def __call__(self, base_lr: float, step: int, steps_per_epoch: int,
                  total_steps: int) -> float:
@@ -87,8 +85,7 @@ class LinearWarmup:
     then: Any = field(default_factory=Constant)
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.steps, int) and self.steps >= 1):
-            raise ValueError(f"linear_warmup: steps must be a positive int, got {self.steps!r}")
+        check.integer("linear_warmup", "steps", self.steps, low=1)
         if not callable(self.then):
             raise TypeError(f"linear_warmup: then must be a schedule, got {self.then!r}")
 
@@ -138,7 +135,7 @@ def get_schedule(spec: str | Schedule) -> Schedule:
 def to_json(schedule: Schedule) -> dict[str, Any] | None:
     """A JSON-able description of a built-in schedule, or None for any other callable."""
     for name, cls in SCHEDULES.items():
-        if type(schedule) is cls:
+        if type(schedule) is cls and dataclasses.is_dataclass(schedule):
             out: dict[str, Any] = {"name": name}
             for f in dataclasses.fields(schedule):
                 value = getattr(schedule, f.name)

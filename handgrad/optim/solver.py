@@ -1,23 +1,9 @@
 """The Solver: trains a model with minibatch updates, CS231n style, plus checkpoints.
 
-The model is any object with
-
-- ``params``: a dict of float arrays (the Solver replaces the entries after every update);
-- ``loss(X, y=None)``: the scores (predictions) when ``y`` is None (test mode), else
-  ``(loss, grads)`` with ``grads`` keyed like ``params`` (train mode).
-
-and optionally
-
-- ``task``: ``"classification"`` or ``"regression"`` (default: classification for integer
-  targets, regression for float targets);
-- ``num_classes``: the number of classes (default: the width of the scores);
-- ``config()``: the constructor keyword arguments, stored in checkpoints so that a tool can
-  rebuild the model;
-- ``buffers``: a dict of arrays that are state but not trained (batchnorm running statistics);
-  they must exist from construction on and be updated in place. They are checkpointed, kept
-  with the best parameters and restored in place;
-- ``rng``: a ``np.random.Generator`` the model draws from (dropout); its state is checkpointed
-  so that a resumed run repeats the same draws.
+The model fits :class:`handgrad.contracts.Model`: ``params``, a dict of float arrays (the
+Solver replaces the entries after every update), and ``loss(X, y=None)``. The optional members
+the Solver reads (``task``, ``num_classes``, ``config()``, ``buffers``, ``rng``) are described
+there too.
 
 Classification tracks accuracy (higher is better); regression the mean squared error of the
 test-mode predictions over every output entry (lower is better). ``val_metric_history`` /
@@ -31,41 +17,54 @@ None), keeps a copy of the parameters with the best validation score and restore
 training ends. Use ``Solver.resume(path, model, data, **overrides)`` to continue from a
 checkpoint; the run then ends exactly as an uninterrupted one with the same seed.
 
-The loop itself (an epoch, an update, the evaluations) is in :mod:`handgrad.optim.training`;
-the checks of the options, model and data in :mod:`handgrad.optim.solver_checks`; the state
-kept in checkpoints in :mod:`handgrad.optim.solver_state`.
+Top to bottom: the constructor, the state, the metrics, the training loop, the best parameters
+and checkpoints. The helpers (update rules, clipping, schedules, metrics, checks, the checkpoint
+file, progress, Ctrl-C, callbacks) are modules of their own that do not know the Solver.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import os
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from handgrad import contracts
+from handgrad import validation as check
+from handgrad.contracts import Model
 from handgrad.optim import checkpoint as ckpt
-from handgrad.optim import evaluation, interrupt, schedules, solver_state, training
-from handgrad.optim.callbacks import Callback, TimeBudget
-from handgrad.optim.progress import Progress
-from handgrad.optim.rules import check_hyperparameters, get_rule
-from handgrad.optim.solver_checks import DATA_KEYS as DATA_KEYS
-from handgrad.optim.solver_checks import HOOKS as HOOKS
-from handgrad.optim.solver_checks import TrainingDiverged as TrainingDiverged
-from handgrad.optim.solver_checks import (
+from handgrad.optim import clipping, evaluation, interrupt, schedules
+from handgrad.optim.callbacks import Callback as Callback
+from handgrad.optim.callbacks import TimeBudget
+from handgrad.optim.checks import DATA_KEYS as DATA_KEYS
+from handgrad.optim.checks import FIXED_ON_RESUME as FIXED_ON_RESUME
+from handgrad.optim.checks import HOOKS as HOOKS
+from handgrad.optim.checks import TrainingDiverged as TrainingDiverged
+from handgrad.optim.checks import (
     check_callbacks,
     check_data,
     check_model,
-    check_seed,
+    check_resumable,
     check_task,
+    checked_norm,
     checkpoint_path,
-    positive_float,
-    positive_int,
+    model_buffers,
+    model_config,
+    model_rng,
+    resume_options,
     rule_name,
 )
-from handgrad.optim.solver_state import FIXED_ON_RESUME as FIXED_ON_RESUME
+from handgrad.optim.progress import Progress
+from handgrad.optim.rules import check_hyperparameters, get_rule
+
+# The float histories kept in checkpoints: ``<name>_history`` attributes.
+HISTORIES = ("loss", "grad_norm", "lr", "train_acc", "val_acc", "train_mse", "val_mse",
+             "eval_epoch")
 
 
 class Solver:
@@ -112,15 +111,16 @@ class Solver:
     training before ``num_epochs`` and why; ``history`` holds what callbacks recorded.
     """
 
-    def __init__(self, model: Any, data: Mapping[str, np.ndarray], update_rule: str = "adam",
+    def __init__(self, model: Model, data: Mapping[str, np.ndarray], update_rule: str = "adam",
                  optim_config: Mapping[str, Any] | None = None, lr_decay: float = 1.0,
                  lr_schedule: Callable[[float, int, int, int], float] | str | None = None,
                  batch_size: int = 100, num_epochs: int = 10, clip_norm: float | None = None,
                  clip_value: float | None = None, num_train_samples: int | None = 1000,
                  num_val_samples: int | None = None, print_every: int = 100,
                  verbose: bool = True, seed: int | None = None,
-                 checkpoint: str | os.PathLike | None = None, callbacks: Iterable[Any] = (),
-                 checkpoint_every: int | None = None, diagnose: bool = False):
+                 checkpoint: str | os.PathLike | None = None,
+                 callbacks: Iterable[contracts.Callback] = (), checkpoint_every: int | None = None,
+                 diagnose: bool = False):
         self.model = model
         check_model(model)
 
@@ -131,27 +131,24 @@ class Solver:
         self.optim_config = dict(optim_config or {})
         check_hyperparameters(update_rule, self.optim_config, allow_state=False)
         self.base_lr = float(self.optim_config.get(
-            "learning_rate", self.rule.defaults["learning_rate"]))  # type: ignore[attr-defined]
-        self.lr_decay = positive_float("lr_decay", lr_decay)
+            "learning_rate", self.rule.defaults["learning_rate"]))
+        self.lr_decay = _positive(lr_decay, "lr_decay")
         self.lr_schedule = None if lr_schedule is None else schedules.get_schedule(lr_schedule)
         if self.lr_schedule is not None and self.lr_decay != 1.0:
             raise ValueError("Solver: give either lr_decay or lr_schedule, not both "
                              "(schedules.step_decay(d) is lr_decay=d as a schedule)")
-        self.batch_size = positive_int("batch_size", batch_size)
-        self.num_epochs = positive_int("num_epochs", num_epochs, allow_zero=True)
-        self.clip_norm = positive_float("clip_norm", clip_norm, allow_none=True)
-        self.clip_value = positive_float("clip_value", clip_value, allow_none=True)
-        self.num_train_samples = positive_int("num_train_samples", num_train_samples,
-                                              allow_none=True)
-        self.num_val_samples = positive_int("num_val_samples", num_val_samples,
-                                            allow_none=True)
-        self.print_every = positive_int("print_every", print_every)
+        self.batch_size = check.integer("Solver", "batch_size", batch_size, low=1)
+        self.num_epochs = check.integer("Solver", "num_epochs", num_epochs, low=0)
+        self.clip_norm = None if clip_norm is None else _positive(clip_norm, "clip_norm")
+        self.clip_value = None if clip_value is None else _positive(clip_value, "clip_value")
+        self.num_train_samples = _count_or_all(num_train_samples, "num_train_samples")
+        self.num_val_samples = _count_or_all(num_val_samples, "num_val_samples")
+        self.print_every = check.integer("Solver", "print_every", print_every, low=1)
         self.verbose = bool(verbose)
-        self.seed = check_seed(seed)
+        self.seed = check.seed("Solver", "seed", seed, allow_none=True)
         self.checkpoint = checkpoint_path(checkpoint)
-        self.checkpoint_every = positive_int("checkpoint_every", checkpoint_every,
-                                             allow_none=True)
-        self.callbacks = check_callbacks(callbacks)
+        self.checkpoint_every = _count_or_all(checkpoint_every, "checkpoint_every")
+        self.callbacks: list[contracts.Callback] = check_callbacks(callbacks)
         self.diagnose = bool(diagnose)
         if self.diagnose:
             from handgrad.diagnostics import Monitor
@@ -176,10 +173,10 @@ class Solver:
         self.rng = np.random.default_rng(self.seed)
         self.epoch = 0  # completed epochs
         self.step = 0   # completed updates
-        self._perm: np.ndarray | None = None
-        self._pos = 0
-        self.optim_configs = {name: copy.deepcopy(self.optim_config)
-                              for name in self.model.params}
+        self._perm: np.ndarray | None = None  # the current epoch's shuffle (None between)
+        self._pos = 0  # examples of the current epoch used so far
+        self.optim_configs: dict[str, dict[str, Any]] = {
+            name: copy.deepcopy(self.optim_config) for name in self.model.params}
         self.loss_history: list[float] = []
         self.grad_norm_history: list[float] = []
         self.lr_history: list[float] = []
@@ -188,7 +185,7 @@ class Solver:
         self.train_mse_history: list[float] = []
         self.val_mse_history: list[float] = []
         self.eval_epoch_history: list[float] = []
-        self.history: dict[str, list] = {}
+        self.history: dict[str, list[Any]] = {}
         self.best_params: dict[str, np.ndarray] | None = None
         self.best_buffers: dict[str, np.ndarray] | None = None
         self.best_val_metric: float | None = None
@@ -204,6 +201,13 @@ class Solver:
         return self.num_epochs * self.steps_per_epoch
 
     @property
+    def epoch_reached(self) -> int | float:
+        """Completed epochs, plus the fraction of the current one at a stop inside it."""
+        if 0 < self._pos < self.num_train:
+            return self.epoch + self._pos / self.num_train
+        return self.epoch
+
+    @property
     def train_metric_history(self) -> list[float]:
         return self.train_acc_history if self.task == "classification" else self.train_mse_history
 
@@ -216,7 +220,7 @@ class Solver:
         """The best validation accuracy (classification only; None before any evaluation)."""
         return self.best_val_metric if self.task == "classification" else None
 
-    # ------------------------------------------------------------------ evaluation
+    # ------------------------------------------------------------------ metrics
 
     def check_accuracy(self, X: np.ndarray, y: np.ndarray, num_samples: int | None = None,
                        batch_size: int = 100) -> float:
@@ -245,15 +249,6 @@ class Solver:
         return self.check_mse(X, y, num_samples, batch_size)
 
     # ------------------------------------------------------------------ training
-    # (one epoch, one update and the evaluations are in handgrad.optim.training)
-
-    def _interrupt(self) -> None:
-        """The first Ctrl-C: stop after the current step, then raise TrainingInterrupted.
-        Another one: raise KeyboardInterrupt at once."""
-        if self._interrupted:
-            raise KeyboardInterrupt
-        self._interrupted = True
-        self.request_stop(interrupt.INTERRUPTED)
 
     def request_stop(self, reason: str) -> None:
         """Ask :meth:`train` to stop early for ``reason`` (kept in ``stop_reason``).
@@ -287,38 +282,230 @@ class Solver:
                             self.print_every)
         with interrupt.first_sigint_calls(self._interrupt):
             try:
-                training.notify(self, "on_train_begin")
+                self._notify("on_train_begin")
                 if not self.val_metric_history:
-                    training.evaluate(self, progress)
+                    self._evaluate(progress)
                 while self.epoch < self.num_epochs and self._stop_request is None:
-                    training.run_epoch(self, progress)
+                    self._run_epoch(progress)
                 if self._stop_request is not None and self.epoch < self.num_epochs:
                     self.stopped_early, self.stop_reason = True, self._stop_request
                     progress.message(f"Stopped early at step {self.step} (epoch "
-                                     f"{training.epoch_reached(self):g} / {self.num_epochs}): "
+                                     f"{self.epoch_reached:g} / {self.num_epochs}): "
                                      f"{self.stop_reason}")
-                solver_state.restore_best(self, progress.message)
+                self._restore_best(progress.message)
             finally:
                 progress.close()
-            training.notify(self, "on_train_end")
+            self._notify("on_train_end")
         if self._interrupted:
             saved = self.checkpoint if self.checkpoint and self.checkpoint.exists() else None
-            raise interrupt.TrainingInterrupted(self.step, float(training.epoch_reached(self)),
-                                                saved)
+            raise interrupt.TrainingInterrupted(self.step, float(self.epoch_reached), saved)
+
+    def _interrupt(self) -> None:
+        """The first Ctrl-C: stop after the current step, then raise TrainingInterrupted.
+        Another one: raise KeyboardInterrupt at once."""
+        if self._interrupted:
+            raise KeyboardInterrupt
+        self._interrupted = True
+        self.request_stop(interrupt.INTERRUPTED)
+
+    def _notify(self, hook: str, *args: Any) -> None:
+        """Call ``hook`` of every callback. A KeyboardInterrupt raised by one counts as a first
+        Ctrl-C (hooks run between steps); one after that aborts (see handgrad.optim.interrupt)."""
+        for cb in self.callbacks:
+            try:
+                getattr(cb, hook)(self, *args)
+            except KeyboardInterrupt:
+                if self._interrupted:
+                    raise
+                self._interrupt()
+
+    def _run_epoch(self, progress: Progress) -> None:
+        """The rest of the current epoch, or up to the step during which a stop came."""
+        if self._perm is None:
+            self._perm = self.rng.permutation(self.num_train)
+            self._pos = 0
+        while self._pos < self.num_train:
+            self._update(self._perm[self._pos:self._pos + self.batch_size])
+            progress.step(self.step - 1, self.loss_history[-1])
+            if self._pos >= self.num_train:
+                break
+            if self._stop_request is not None:
+                self._stop_inside_epoch(progress)
+                return
+            if (self.checkpoint is not None and self.checkpoint_every is not None
+                    and self.step % self.checkpoint_every == 0):
+                self.save_checkpoint()
+        self.epoch += 1
+        self._perm = None
+        self._pos = 0
+        if self.lr_schedule is None:
+            for config in self.optim_configs.values():
+                config["learning_rate"] *= self.lr_decay
+        self._evaluate(progress)
+        self._notify("on_epoch_end", self.epoch - 1)
+        if self.checkpoint is not None:
+            self.save_checkpoint()
+
+    def _update(self, idx: np.ndarray) -> None:
+        """One minibatch update on the training examples ``idx``."""
+        step = self.step
+        self._notify("on_step_begin", step)
+        if self.lr_schedule is not None:
+            lr = float(self.lr_schedule(self.base_lr, step, self.steps_per_epoch,
+                                        self.total_steps))
+            if not (lr >= 0 and math.isfinite(lr)):
+                raise ValueError(f"Solver: lr_schedule returned {lr} at step {step}")
+            for config in self.optim_configs.values():
+                config["learning_rate"] = lr
+
+        out = self.model.loss(self.X_train[idx], self.y_train[idx])
+        if not isinstance(out, tuple) or len(out) != 2:
+            raise TypeError(f"Solver: model.loss(X, y) must return (loss, grads), "
+                            f"got {type(out).__name__}")
+        loss, grads = float(out[0]), out[1]
+        norm = checked_norm(loss, grads, self.model.params, step=self.step, epoch=self.epoch,
+                            num_epochs=self.num_epochs, checkpoint=self.checkpoint)
+        if self.clip_value is not None:
+            clipping.clip_grad_value(grads, self.clip_value)
+        if self.clip_norm is not None:
+            clipping.clip_grad_norm(grads, self.clip_norm)
+
+        params = self.model.params
+        for name, w in params.items():
+            params[name], self.optim_configs[name] = self.rule(w, grads[name],
+                                                               self.optim_configs[name])
+
+        first = next(iter(self.optim_configs.values()))
+        self.loss_history.append(loss)
+        self.grad_norm_history.append(norm)
+        self.lr_history.append(float(first["learning_rate"]))
+        self._pos += self.batch_size
+        self.step += 1
+        self._notify("on_step_end", step, loss, grads)
+
+    def _evaluate(self, progress: Progress) -> None:
+        """Measure the metrics at an epoch end (or before training, or at a stop)."""
+        batch = max(self.batch_size, 100)
+        train = self.evaluate(self.X_train, self.y_train, self.num_train_samples, batch)
+        val = self.evaluate(self.X_val, self.y_val, self.num_val_samples, batch)
+        epoch = self.epoch_reached
+        self.train_metric_history.append(train)
+        self.val_metric_history.append(val)
+        self.eval_epoch_history.append(float(epoch))
+        if evaluation.is_better(self.task, val, self.best_val_metric):
+            self._keep_as_best(val, epoch)
+        short = "acc" if self.task == "classification" else "mse"
+        progress.message(f"(Epoch {epoch:g} / {self.num_epochs}) train {short}: {train:.6f}; "
+                         f"val {short}: {val:.6f}", **{f"val_{short}": val})
+
+    def _stop_inside_epoch(self, progress: Progress) -> None:
+        """Evaluate at a stop inside an epoch and write the checkpoint."""
+        # The evaluation draws its subsample from a copy of the generator, so that the
+        # checkpoint resumes with the shuffles of the uninterrupted run.
+        rng, self.rng = self.rng, copy.deepcopy(self.rng)
+        try:
+            self._evaluate(progress)
+        finally:
+            self.rng = rng
+        if self.checkpoint is not None:
+            self.save_checkpoint()
+
+    # ------------------------------------------------------------------ best parameters
+
+    def _keep_as_best(self, val: float, epoch: int | float) -> None:
+        """Record the model's current parameters and buffers as the best, scoring ``val``."""
+        self.best_val_metric = val
+        self.best_epoch = epoch
+        self.best_params = {k: v.copy() for k, v in self.model.params.items()}
+        self.best_buffers = {k: v.copy() for k, v in model_buffers(self.model).items()}
+
+    def _restore_best(self, report: Callable[[str], None]) -> None:
+        """Put the best validation parameters (and their buffers) back into the model at the
+        end of training; without any (no finite validation score), warn and ``report`` it."""
+        if self.best_params is None:
+            self.restored_best = False
+            message = (f"Solver: the validation {self.metric} was never a finite number, so "
+                       f"there are no best parameters; keeping the last ones")
+            warnings.warn(message, RuntimeWarning, stacklevel=3)  # points at the train() call
+            report(message)
+            return
+        for name, value in self.best_params.items():
+            self.model.params[name] = value.copy()
+        buffers = model_buffers(self.model)
+        for name, value in (self.best_buffers or {}).items():
+            np.copyto(buffers[name], value)
+        self.restored_best = True
 
     # ------------------------------------------------------------------ checkpoints
+
+    def options(self) -> dict[str, Any]:
+        """The constructor options that rebuild this Solver (JSON-serializable), as kept in
+        its checkpoints."""
+        return {
+            "update_rule": self.update_rule,
+            "optim_config": self.optim_config,
+            "lr_decay": self.lr_decay,
+            "lr_schedule": (None if self.lr_schedule is None
+                            else schedules.to_json(self.lr_schedule)),
+            "batch_size": self.batch_size,
+            "num_epochs": self.num_epochs,
+            "clip_norm": self.clip_norm,
+            "clip_value": self.clip_value,
+            "num_train_samples": self.num_train_samples,
+            "num_val_samples": self.num_val_samples,
+            "print_every": self.print_every,
+            "verbose": self.verbose,
+            "seed": self.seed,
+            "checkpoint_every": self.checkpoint_every,
+            "diagnose": self.diagnose,
+        }
 
     def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path:
         """Write the full training state to ``path`` (default: the ``checkpoint`` option)."""
         target = Path(path) if path is not None else self.checkpoint
         if target is None:
             raise ValueError("Solver.save_checkpoint: no path given and no checkpoint option")
-        arrays, meta = solver_state.pack(self)
+        model = self.model
+        arrays, layout = ckpt.encode(
+            model.params, self.best_params, self.optim_configs, model_buffers(model),
+            self.best_buffers, {key: getattr(self, f"{key}_history") for key in HISTORIES},
+            self._perm)
+        rng = model_rng(model)
+        model_cls = type(model)
+        from handgrad import __version__
+
+        meta = {
+            "format": ckpt.FORMAT,
+            "format_version": ckpt.FORMAT_VERSION,
+            "handgrad_version": __version__,
+            "solver": self.options(),
+            "lr_schedule_repr": None if self.lr_schedule is None else repr(self.lr_schedule),
+            "task": self.task,
+            "metric": self.metric,
+            "num_classes": self.num_classes,
+            "epoch": self.epoch,
+            "step": self.step,
+            "epoch_pos": self._pos,
+            "steps_per_epoch": self.steps_per_epoch,
+            "rng_state": self.rng.bit_generator.state,
+            "model_rng_state": None if rng is None else rng.bit_generator.state,
+            **layout,
+            "best_val_metric": self.best_val_metric,
+            "best_epoch": self.best_epoch,
+            "stop_reason": self._stop_request if self.epoch < self.num_epochs else None,
+            "callbacks": [{"class": type(cb).__qualname__, "state": cb.state()}
+                          for cb in self.callbacks],
+            "callback_history": self.history,
+            "model_class": f"{model_cls.__module__}.{model_cls.__qualname__}",
+            "model_config": model_config(model),
+            "data": {"num_train": int(self.num_train), "num_val": int(self.X_val.shape[0]),
+                     "X_train_shape": list(self.X_train.shape)},
+        }
         ckpt.write_checkpoint(target, arrays, meta)
         return target
 
     @classmethod
-    def resume(cls, path: str | os.PathLike, model: Any, data: Mapping[str, np.ndarray],
+    def resume(cls, path: str | os.PathLike, model: Model, data: Mapping[str, np.ndarray],
                **overrides: Any) -> Solver:
         """Rebuild the Solver saved in checkpoint ``path`` around ``model`` and ``data``.
 
@@ -330,10 +517,62 @@ class Solver:
         batch_size and seed. Pass callbacks again: each gets back the state saved for the
         callback of its class. Pass a custom (not built-in) ``lr_schedule`` again too.
         """
-        options, saved_ckpt = solver_state.resume_options(path, overrides)
+        saved = ckpt.load_checkpoint(path)
+        meta = saved["metadata"]
+        options = resume_options(meta, overrides, path)
         solver = cls(model, data, **options)
-        solver_state.restore(solver, saved_ckpt)
+        solver._load_state(saved)
         return solver
+
+    def _load_state(self, saved: dict[str, Any]) -> None:
+        """Check that this Solver matches the loaded checkpoint ``saved``; take its state."""
+        meta = saved["metadata"]
+        params, buffers = self.model.params, model_buffers(self.model)
+        check_resumable(saved, params, buffers, self.num_train, self.task)
+        names = meta["param_names"]
+        for name in names:
+            params[name] = saved["params"][name]
+        for name, value in saved["buffers"].items():
+            np.copyto(buffers[name], value)
+        self.optim_configs = {name: dict(saved["optim_configs"][name]) for name in names}
+        hist = dict(saved["histories"])
+        if "eval_epoch" not in hist:  # written before evaluations recorded their epoch
+            hist["eval_epoch"] = np.arange(len(hist["val_acc"]) + len(hist["val_mse"]),
+                                           dtype=float)
+        for key in HISTORIES:
+            setattr(self, f"{key}_history", hist[key].tolist())
+        self.history = {k: list(v) for k, v in saved["history"].items()}
+        self.epoch, self.step = int(meta["epoch"]), int(meta["step"])
+        self._perm = saved["epoch_perm"]
+        self._pos = int(meta["epoch_pos"]) if self._perm is not None else 0
+        state = meta["rng_state"]
+        self.rng = np.random.Generator(getattr(np.random, state["bit_generator"])())
+        self.rng.bit_generator.state = state
+        rng = model_rng(self.model)
+        if rng is not None and meta.get("model_rng_state") is not None:
+            rng.bit_generator.state = meta["model_rng_state"]
+        self.best_params = saved["best_params"]
+        self.best_buffers = saved["best_buffers"]
+        self.best_val_metric = meta["best_val_metric"]
+        self.best_epoch = meta["best_epoch"]
+        pending = list(meta["callbacks"])
+        for cb in self.callbacks:
+            for entry in pending:
+                if entry["class"] == type(cb).__qualname__:
+                    cb.load_state(entry["state"])
+                    pending.remove(entry)
+                    break
+
+
+# ---------------------------------------------------------------------- small helpers
+
+def _positive(value: Any, name: str) -> float:
+    return check.number("Solver", name, value, low=0.0, low_open=True)
+
+
+def _count_or_all(value: Any, name: str) -> int | None:
+    """An option that is a positive count, or None (all examples; never)."""
+    return None if value is None else check.integer("Solver", name, value, low=1)
 
 
 __all__ = ["Callback", "Solver", "TrainingDiverged"]

@@ -174,7 +174,7 @@ def draw(rng: Draw) -> Problem:
         gamma, beta = rng.tenths(5, 20), rng.tenths(-10, 10)
         ups = [rng.tenths(-10, 10, nonzero=True) for _ in range(n)]
         ask = rng.integer(1, n)
-        if abs(sum(as_fraction(g) for g in ups)) < Fraction(1, 20):
+        if abs(sum((as_fraction(g) for g in ups), Fraction(0))) < Fraction(1, 20):
             continue                              # dL/dbeta would be (nearly) 0
         problem = batchnorm_column(xs, gamma, beta, ups, ask=ask)
         if abs(problem.key["dL/dgamma"]) >= 0.01:

@@ -43,8 +43,8 @@ def answer_key(problems: Sequence[Problem], title: str) -> str:
 
 def template(problems: Sequence[Problem], title: str) -> str:
     """An answers file to fill in: one empty line per asked quantity."""
-    comment = {"initial_indent": "# ", "subsequent_indent": "# "}
-    lines = [f"# {title}", *textwrap.wrap(FORMAT, WIDTH, **comment),
+    lines = [f"# {title}",
+             *textwrap.wrap(FORMAT, WIDTH, initial_indent="# ", subsequent_indent="# "),
              "# A line left empty after '=' counts as no answer."]
     for number, problem in enumerate(problems, start=1):
         lines.append(f"# Problem {number}: {problem.title}")

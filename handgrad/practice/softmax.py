@@ -62,15 +62,17 @@ def softmax_cross_entropy(logits: Sequence[float], label: int,
     for k in ks:
         pk = p[k - 1]
         if k == y:
+            slope = py * (1.0 - py)
             local = Step(f"dp{y}/dz{k}", f"p{y} * (1 - p{y})", f"{fmt(py)} * (1 - {fmt(py)})",
-                         py * (1.0 - py), "local")
+                         slope, "local")
         else:
-            local = Step(f"dp{y}/dz{k}", f"-p{y} * p{k}", f"-{fmt(py)} * {fmt(pk)}", -py * pk,
+            slope = -py * pk
+            local = Step(f"dp{y}/dz{k}", f"-p{y} * p{k}", f"-{fmt(py)} * {fmt(pk)}", slope,
                          "local")
-        gradient = dpy * local.value
+        gradient = dpy * slope
         key[f"dL/dz{k}"] = gradient
         backward += [local, Step(f"dL/dz{k}", f"dL/dp{y} * dp{y}/dz{k}",
-                                 f"{term(dpy)} * {term(local.value)}", gradient, "chain")]
+                                 f"{term(dpy)} * {term(slope)}", gradient, "chain")]
 
     mistakes = []
     for k in ks:
@@ -107,7 +109,7 @@ def _class_number(value: object, name: str, classes: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{WHERE}: {name} must be a class number from 1 to {classes}, got "
                         f"{value!r}")
-    if not 1 <= value <= classes:
+    if not 1 <= int(value) <= classes:
         raise ValueError(f"{WHERE}: {name} must be a class number from 1 to {classes} (classes "
                          f"are numbered from 1, as on the sheet), got {value}")
     return int(value)

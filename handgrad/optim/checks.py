@@ -1,10 +1,13 @@
-"""What the Solver checks: options, callbacks, the model, the data and the task before any
-training, and the loss and gradients ``model.loss`` returns at every step.
+"""What the Solver checks about what it is given: the update rule's name, the checkpoint path,
+the callbacks, the model, the data and the task before any training, the gradients
+``model.loss`` returns at every step, and the options and checkpoint a run resumes with; and
+what it reads from a model's optional members. (Numeric options are checked with
+:mod:`handgrad.validation`.)
 
 Every function raises ``TypeError`` or ``ValueError`` with a message that starts with
 ``Solver:`` and names the option, key or attribute, what was expected and what came, so that a
-mistake surfaces at construction time instead of epochs into a run. A loss or gradient that is
-not finite raises :class:`TrainingDiverged` (see :func:`checked_norm`).
+mistake surfaces at construction time instead of epochs into a run. :class:`TrainingDiverged`
+is what the Solver raises when the loss or a gradient is not finite.
 """
 
 from __future__ import annotations
@@ -12,40 +15,21 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping
-from numbers import Integral, Real
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from handgrad.contracts import Model
+from handgrad.optim import schedules
+from handgrad.optim.checkpoint import dumps
 from handgrad.optim.clipping import NonFiniteGradientError, global_norm
 from handgrad.optim.rules import RULES
 
-if TYPE_CHECKING:  # pragma: no cover
-    from handgrad.optim.solver import Solver
-
 HOOKS = ("on_train_begin", "on_step_begin", "on_step_end", "on_epoch_end", "on_train_end")
 DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
-
-
-def positive_int(name: str, value: Any, *, allow_zero: bool = False,
-                 allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    low = 0 if allow_zero else 1
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < low:
-        kind = "a non-negative" if allow_zero else "a positive"
-        raise ValueError(f"Solver: {name} must be {kind} int, got {value!r}")
-    return int(value)
-
-
-def positive_float(name: str, value: Any, *, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if (isinstance(value, bool) or not isinstance(value, Real) or not value > 0
-            or not math.isfinite(float(value))):
-        raise ValueError(f"Solver: {name} must be a positive finite number, got {value!r}")
-    return float(value)
+# Options Solver.resume refuses to change: they would make the saved state meaningless.
+FIXED_ON_RESUME = ("update_rule", "optim_config", "batch_size", "seed")
 
 
 def rule_name(update_rule: Any) -> str:
@@ -56,12 +40,6 @@ def rule_name(update_rule: Any) -> str:
         raise TypeError(f"Solver: update_rule must be a rule name, one of "
                         f"{', '.join(sorted(RULES))}; got {update_rule!r}")
     return update_rule
-
-
-def check_seed(seed: Any) -> int | None:
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, Integral)):
-        raise TypeError(f"Solver: seed must be an int or None, got {seed!r}")
-    return seed
 
 
 def checkpoint_path(checkpoint: str | os.PathLike | None) -> Path | None:
@@ -101,7 +79,7 @@ def check_callbacks(callbacks: Iterable[Any]) -> list[Any]:
     return callbacks
 
 
-def check_model(model: Any) -> None:
+def check_model(model: object) -> None:
     """A dict ``params`` of float arrays, a ``loss`` method, ``buffers`` a dict of arrays."""
     params = getattr(model, "params", None)
     if not isinstance(params, dict) or not params:
@@ -152,7 +130,7 @@ def check_data(data: Any) -> None:
                              f"clean the data first")
 
 
-def check_task(model: Any, X_train: np.ndarray, y_train: np.ndarray, y_val: np.ndarray
+def check_task(model: Model, X_train: np.ndarray, y_train: np.ndarray, y_val: np.ndarray
                ) -> tuple[str, str, int | None]:
     """Decide classification or regression, probe the model, check the targets.
 
@@ -228,6 +206,88 @@ def check_grads(grads: Mapping[str, Any], params: Mapping[str, np.ndarray]) -> N
                              f"(shape {p.shape}, dtype {p.dtype}), got {got}")
 
 
+def check_resumable(saved: Mapping[str, Any], params: Mapping[str, np.ndarray],
+                    buffers: Mapping[str, np.ndarray], num_train: int, task: str) -> None:
+    """A loaded checkpoint ``saved`` (:func:`handgrad.optim.checkpoint.load_checkpoint`) fits a
+    model with these ``params`` and ``buffers`` trained on ``num_train`` examples for
+    ``task``: the same parameter names, shapes and dtypes, buffer names, data size and task."""
+    meta = saved["metadata"]
+    names = meta["param_names"]
+    if sorted(names) != sorted(params):
+        raise ValueError(f"Solver.resume: the checkpoint has parameters {sorted(names)} "
+                         f"but the model has {sorted(params)}")
+    for name in names:
+        value = saved["params"][name]
+        if value.shape != params[name].shape or value.dtype != params[name].dtype:
+            raise ValueError(f"Solver.resume: parameter {name!r} is {value.shape} "
+                             f"{value.dtype} in the checkpoint but {params[name].shape} "
+                             f"{params[name].dtype} in the model")
+    if meta["data"]["num_train"] != num_train:
+        raise ValueError(f"Solver.resume: the checkpoint was trained on "
+                         f"{meta['data']['num_train']} examples, data has {num_train}")
+    if meta["task"] != task:
+        raise ValueError(f"Solver.resume: the checkpoint is a {meta['task']} run, this "
+                         f"model and data make a {task} run")
+    if sorted(saved["buffers"]) != sorted(buffers):
+        raise ValueError(f"Solver.resume: the checkpoint has buffers {sorted(saved['buffers'])}"
+                         f" but the model has {sorted(buffers)}")
+
+
+def resume_options(meta: Mapping[str, Any], overrides: Mapping[str, Any],
+                   path: str | os.PathLike) -> dict[str, Any]:
+    """The constructor options of a resumed run: those saved in a checkpoint's metadata
+    ``meta``, updated by ``overrides`` (refusing unknown ones and :data:`FIXED_ON_RESUME`), with
+    ``checkpoint`` defaulting to ``path``, the checkpoint read."""
+    options = dict(meta["solver"])
+    allowed = set(options) | {"checkpoint", "callbacks", "diagnose"}
+    unknown = sorted(set(overrides) - allowed)
+    if unknown:
+        raise TypeError(f"Solver.resume: unknown option(s) {', '.join(unknown)}")
+    for key in FIXED_ON_RESUME:
+        if key in overrides and overrides[key] != options[key]:
+            raise ValueError(f"Solver.resume: cannot change {key} (saved {options[key]!r}, "
+                             f"given {overrides[key]!r}); the optimizer state and the "
+                             f"shuffles depend on it")
+    if "lr_schedule" not in overrides:
+        spec = options["lr_schedule"]
+        if spec is not None:
+            options["lr_schedule"] = schedules.from_json(spec)
+        elif meta.get("lr_schedule_repr") is not None:
+            raise ValueError(f"Solver.resume: the run used the custom lr_schedule "
+                             f"{meta['lr_schedule_repr']}; pass it again with "
+                             f"lr_schedule=...")
+    options.update(overrides)
+    options.setdefault("checkpoint", path)
+    return options
+
+
+# What the Solver reads from a model's optional members.
+
+def model_buffers(model: Model) -> dict[str, np.ndarray]:
+    """``model.buffers`` as a new dict (``{}`` when the model has none)."""
+    buffers = getattr(model, "buffers", None)
+    return dict(buffers) if buffers else {}
+
+
+def model_rng(model: Model) -> np.random.Generator | None:
+    """``model.rng`` when it is a NumPy Generator, else None."""
+    rng = getattr(model, "rng", None)
+    return rng if isinstance(rng, np.random.Generator) else None
+
+
+def model_config(model: Model) -> dict[str, Any] | None:
+    """``model.config()`` when the model has it and it is JSON-serializable, else None."""
+    config = getattr(model, "config", None)
+    if not callable(config):
+        return None
+    try:
+        value = config()
+        dumps(value)
+    except Exception:  # noqa: BLE001 - a checkpoint must not fail because of metadata
+        return None
+    return value
+
+
 class TrainingDiverged(RuntimeError):
     """The loss or a gradient became NaN or inf; training stopped before the bad update.
 
@@ -244,30 +304,28 @@ class TrainingDiverged(RuntimeError):
         self.loss = loss
 
 
-def diverged(solver: Solver, what: str, param: str | None, loss: float | None
-             ) -> TrainingDiverged:
-    """The error for a run that diverged at ``solver``'s current step because of ``what``."""
-    where = f"step {solver.step} (epoch {solver.epoch + 1} of {solver.num_epochs})"
-    saved = (f"; the last checkpoint {str(solver.checkpoint)!r} was left as it was"
-             if solver.checkpoint is not None else "")
-    return TrainingDiverged(f"training diverged at {where}: {what}. Lower the learning "
-                            f"rate or clip the gradients (clip_norm){saved}",
-                            step=solver.step, epoch=solver.epoch, param=param, loss=loss)
-
-
-def checked_norm(solver: Solver, loss: float, grads: Mapping[str, Any]) -> float:
+def checked_norm(loss: float, grads: Mapping[str, Any], params: Mapping[str, np.ndarray], *,
+                 step: int, epoch: int, num_epochs: int, checkpoint: Path | None) -> float:
     """The global L2 norm of ``grads`` (before any clipping), once the loss is finite and the
-    gradients match ``solver.model.params``; :class:`TrainingDiverged` when the loss or a
-    gradient holds NaN or inf."""
+    gradients match ``params``; :class:`TrainingDiverged` when the loss or a gradient holds
+    NaN or inf at update ``step`` of 0-based ``epoch`` (``checkpoint``: the run's, if any)."""
+    def diverged(what: str, param: str | None) -> TrainingDiverged:
+        where = f"step {step} (epoch {epoch + 1} of {num_epochs})"
+        saved = (f"; the last checkpoint {str(checkpoint)!r} was left as it was"
+                 if checkpoint is not None else "")
+        return TrainingDiverged(f"training diverged at {where}: {what}. Lower the learning "
+                                f"rate or clip the gradients (clip_norm){saved}",
+                                step=step, epoch=epoch, param=param, loss=loss)
+
     if not math.isfinite(loss):
         bad = next((name for name, g in grads.items() if isinstance(g, np.ndarray)
                     and g.dtype.kind == "f" and first_non_finite(g) is not None), None)
         also = "" if bad is None else f" (and the gradient of {bad!r} is not finite)"
-        raise diverged(solver, f"the loss is {loss}{also}", bad, loss)
-    check_grads(grads, solver.model.params)
+        raise diverged(f"the loss is {loss}{also}", bad)
+    check_grads(grads, params)
     try:
         return global_norm(grads, "Solver")
     except NonFiniteGradientError as exc:
         bad = "NaN" if np.isnan(grads[exc.param]).any() else "inf"
-        raise diverged(solver, f"the gradient of {exc.param!r} contains {bad} "
-                               f"(loss {loss:.6g})", exc.param, loss) from None
+        raise diverged(f"the gradient of {exc.param!r} contains {bad} (loss {loss:.6g})",
+                       exc.param) from None
