@@ -24,7 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from handgrad.grading import spec, starter, submission
+from handgrad.grading.authoring import spec, starter
+from handgrad.grading.judging import submission
 
 ROOT = Path(__file__).resolve().parent.parent
 
