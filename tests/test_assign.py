@@ -196,7 +196,7 @@ def test_a_hint_that_gives_the_answer_is_refused_and_can_be_overridden(pkg, tmp_
     folder = make_assignment(tmp_path / "toy", CHECKS, KEEP)
     out = tmp_path / "starter"
     with pytest.raises(StarterError, match=r"triple\.py:15: the hint for "
-                                           r"toypkg\.layers\.triple:backward writes an assignment"):
+                                           r"toypkg\.layers\.triple:backward quotes the solution"):
         starter.write(spec.load(folder), out)
     assert not out.exists()
     fixed = CHECKS.replace("points = 2\n", 'points = 2\nhint = "scale dout"\n', 1)

@@ -10,6 +10,7 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from handgrad.gradcheck.registry import REGISTRY
@@ -156,28 +157,130 @@ def test_starter_stubs_exactly_the_targets(name, starters):
     assert "hidden" not in text.replace("hidden checks", "")
 
 
+def _numgrad(f, x, h=1e-6):
+    """Central differences of the scalar function ``f`` at the float64 array ``x``."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        up, down = x.copy(), x.copy()
+        up[i] += h
+        down[i] -= h
+        grad[i] = (f(up) - f(down)) / (2 * h)
+    return grad
+
+
+def _quoted(values, digits=4):
+    """``(a, b, c)`` as the handout writes a tuple of numbers to ``digits`` decimals."""
+    return "(" + ", ".join(f"{v:.{digits}f}" for v in values) + ")"
+
+
+def _ints(a):
+    """A nearly integer array as the handout writes it: ``[[1, 0, 1], [3, -2, 1]]``."""
+    assert np.allclose(a, np.rint(a), atol=1e-6)
+    return str(np.rint(a).astype(int).tolist())
+
+
 def test_backprop_basics_handout_numbers_are_right():
-    text = (ROOT / "backprop-basics" / "handout.md").read_text()
+    text = " ".join((ROOT / "backprop-basics" / "handout.md").read_text().split())
+    # section 2: the tanh neuron, by central differences of L = dL/dh * h
     w, x, b, dh = 0.5, 2.0, -0.5, 0.4
-    z = w * x + b
-    h = math.tanh(z)
-    dz = dh * (1 - h * h)
-    for value in (h, dz, dz * x, dz * w, 1 - h * h):
-        assert f"{value:.4f}" in text, value
     assert "z = 0.5 * 2 + (-0.5) = 0.5" in text
-    scores = [2.0, 1.0, 0.0]
-    e = [math.exp(s) for s in scores]
-    p = [v / sum(e) for v in e]
-    grad = [p[0] - 1, p[1], p[2]]
-    assert "(" + ", ".join(f"{v:.4f}" for v in p) + ")" in text
-    assert "(" + ", ".join(f"{v:.4f}" for v in grad) + ")" in text
-    assert "p - y" in text and "sum to zero" in text.replace("sums to zero", "sum to zero")
+    assert f"h = tanh(0.5) = {math.tanh(w * x + b):.4f}" in text
+    dw, dx, db = _numgrad(lambda v: dh * math.tanh(v[0] * v[1] + v[2]), [w, x, b])
+    for name, value in (("dL/dz", db), ("dL/dw", dw), ("dL/dx", dx), ("dL/db", db)):
+        assert f"`{name} = {value:.4f}`" in text, name
+    assert "handgrad practice --problem ninja" in text and "handgrad practice --seed 0" in text
+    # 3.1 affine: the gradients of sum(dout * (x2 @ w + b))
+    x2 = np.array([[1, 2, 0], [-1, 0, 3]], float)
+    wa = np.array([[1, -1], [0, 2], [1, 1]], float)
+    ba = np.array([0.5, -0.5])
+    dout = np.array([[1, 0], [2, -1]], float)
+    gx = _numgrad(lambda v: np.sum(dout * (v @ wa + ba)), x2)
+    gw = _numgrad(lambda v: np.sum(dout * (x2 @ v + ba)), wa)
+    gb = _numgrad(lambda v: np.sum(dout * (x2 @ wa + v)), ba)
+    assert f"`dx = {_ints(gx)}`" in text and f"`dw = {_ints(gw)}`" in text
+    assert f"`db = {_ints(gb)}`" in text
+    # 3.2 relu, away from the kink: the entries of dx sum to 2
+    xr, dr = np.array([-1, 0.5, 2, -3.0]), np.array([3, 3, -1, 2.0])
+    gr = _numgrad(lambda v: np.sum(dr * np.maximum(v, 0)), xr)
+    assert round(gr.sum(), 6) == 2 and "entries of your `dx` sum to 2" in text
+    # 3.3 sigmoid and 3.4 tanh: the local gradients the sanity checks quote
+    sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+    d_sig = {v: _numgrad(lambda a: sig(a[0]), [v])[0] for v in (0.0, 2.0, 10.0, -10.0)}
+    assert f"at `x = 0` your `dx` is {d_sig[0.0]:.2f}, at `x = 2` it is {d_sig[2.0]:.4f}" in text
+    assert f"it is about {d_sig[10.0]:.2e}".replace("e-05", "e-5") in text
+    assert math.isclose(d_sig[10.0], d_sig[-10.0], rel_tol=1e-3)
+    d_tanh3 = _numgrad(lambda a: math.tanh(a[0]), [3.0])[0]
+    assert f"your `dx` is {db:.4f} (section 2)" in text and f"it is {d_tanh3:.4f}" in text
+    # 3.5 softmax cross-entropy: one example, then a batch of two
+
+    def ce(s, y):
+        s = np.asarray(s, float)
+        return np.mean([np.log(np.exp(r).sum()) - r[k] for r, k in zip(s, y, strict=True)])
+    e = np.exp([2.0, 1.0, 0.0])
+    assert f"`p = {_quoted(e / e.sum())}` and the loss is {ce([[2, 1, 0]], [0]):.4f}" in text
+    g1 = _numgrad(lambda v: ce(v, [0]), [[2.0, 1.0, 0.0]])[0]
+    assert abs(g1.sum()) < 1e-8 and f"its first entry is {g1[0]:.4f}" in text
+    g2 = _numgrad(lambda v: ce(v, [0, 2]), [[2.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    assert f"the second row of your gradient is `{_quoted(g2[1])}`" in text
+    # 3.6 huber with delta = 1: the loss and dpred of the sanity check
+
+    def huber(pred, target, delta=1.0):
+        r = np.abs(np.asarray(pred) - target)
+        return np.mean(np.where(r <= delta, 0.5 * r ** 2, delta * (r - 0.5 * delta)))
+    pred, target = np.array([0.0, 3.0]), np.array([0.5, 0.0])
+    gp = _numgrad(lambda v: huber(v, target), pred)
+    assert f"the loss is {huber(pred, target):.4f} and your `dpred` is " \
+           f"`({gp[0]:.2f}, {gp[1]:.1f})`" in text
     notes = (ROOT / "backprop-basics" / "instructor-notes.md").read_text()
-    assert "exactly zero" in notes
+    assert "exactly zero" in notes and "dL/dw = dL/dz * x = 0.62915819" in notes
+
+
+def _bn_train(x, gamma, beta, eps=1e-5):
+    mu = x.mean(axis=0)
+    return gamma * (x - mu) / np.sqrt(((x - mu) ** 2).mean(axis=0) + eps) + beta
+
+
+def _rnn(x, h0, wx, wh, b):
+    """A one-unit tanh RNN over the sequence ``x``: the list of its hidden states."""
+    hs, prev = [], h0
+    for xt in x:
+        prev = math.tanh(wx * xt + wh * prev + b)
+        hs.append(prev)
+    return hs
 
 
 def test_batchnorm_rnn_handout_example_numbers_are_right():
-    text = (ROOT / "batchnorm-rnn" / "handout.md").read_text()
+    text = " ".join((ROOT / "batchnorm-rnn" / "handout.md").read_text().split())
+    # 1.3: one column in train mode, eps = 1e-5, dout = (1, 0, 0, 0)
+    x = np.array([[1.0], [2.0], [3.0], [6.0]])
+    dout = np.array([[1.0], [0.0], [0.0], [0.0]])
+    out = _bn_train(x, 2.0, 0.0)[:, 0]
+    dx = _numgrad(lambda v: np.sum(dout * _bn_train(v, 2.0, 0.0)), x)[:, 0]
+    dgamma = _numgrad(lambda g: np.sum(dout * _bn_train(x, g, 0.0)), [2.0])[0]
+    dbeta = _numgrad(lambda b: np.sum(dout * _bn_train(x, 2.0, b)), [0.0])[0]
+    assert f"`{_quoted(out)}`".replace("0.0000,", "0,") in text
+    assert f"`dgamma = {dgamma:.4f}`, `dbeta = {dbeta:.0f}`" in text
+    assert f"`dx = {_quoted(dx)}`" in text and abs(dx.sum()) < 1e-6
+    # 1.4: test mode with running_mean = 3, running_var = 16
+    dx_test = _numgrad(lambda v: np.sum(dout * (2.0 * (v - 3) / np.sqrt(16 + 1e-5))), x)[:, 0]
+    assert f"your `dx` is `({dx_test[0]:.4f}, 0, 0, 0)`" in text and np.all(dx_test[1:] == 0)
+    # 2.2: one tanh step; the gradients of L = h_t, that is dnext_h = 1
+    wx, xt, wh, hp, b = 0.5, 1.0, -1.0, 0.5, 0.2
+    step = lambda v: math.tanh(v[0] * v[1] + v[2] * v[3] + v[4])  # noqa: E731
+    g = _numgrad(step, [wx, xt, wh, hp, b])
+    assert f"`h_t = {step([wx, xt, wh, hp, b]):.4f}`" in text
+    assert (f"`dx = {g[1]:.4f}`, `dprev_h = {g[3]:.4f}`, `dWx = {g[0]:.4f}`, "
+            f"`dWh = {g[2]:.4f}` and `db = {g[4]:.4f}`") in text
+    # 2.3: two steps with dh = (1, 1), that is L = h_0 + h_1
+    seq = lambda v: sum(_rnn(v[:2], v[2], v[3], v[4], v[5]))  # noqa: E731
+    g = _numgrad(seq, [1.0, -1.0, 0.5, wx, wh, b])
+    hs = _rnn([1.0, -1.0], 0.5, wx, wh, b)
+    total0 = _numgrad(lambda v: v[0] + math.tanh(-wx + wh * v[0] + b), [hs[0]])[0]
+    assert f"`h = {_quoted(hs)}`" in text and f"`({total0:.4f}, 1)`" in text
+    assert (f"`dx = {_quoted(g[:2])}`, `dh0 = {g[2]:.4f}`, `dWx = {g[3]:.4f}`, "
+            f"`dWh = {g[4]:.4f}` and `db = {g[5]:.4f}`") in text
+    # 3: the clipping example; 2.4: the powers
     norm = math.sqrt(3 ** 2 + 4 ** 2 + 12 ** 2)
     scale = 1 / (norm + 1e-6)
     assert norm == 13
@@ -293,3 +396,37 @@ def test_every_stubbable_op_keeps_its_gradient_in_a_derivation_region(path):
                 continue
             assert not re.search(r"\bd\w+\s*=[^=]", line), \
                 f"{path.name}: {node.name}'s docstring states a gradient: {line.strip()}"
+
+
+# Local gradients the handouts once stated outright, in the words and symbols they used: each
+# is now left to the student (the handouts pose the derivation and give numbers to reach).
+STATED_ANSWERS = {
+    "backprop-basics": ["s * (1 - s)", "1 - h^2", "p - y", "p - Y", "p[k] - [k == y]",
+                        "delta * sign(e)", "x2[n, d] * dout[n, m]", "dout[n, m] * w[d, m]",
+                        "is `e` clipped", "1 - tanh(z)^2", "product of `dout` with the transpose"],
+    "batchnorm-rnn": ["sum over i of dout[i, j]", "N * dout - dbeta", "1 - h_t^2",
+                      "[h_t > 0]", "local gradient is `gamma * inv_std`", "dh[:, t] + (",
+                      "times the transpose of", "(1/N) * sum_i g[i]"],
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_handout_contains_no_solution_line_and_states_no_stubbed_gradient(name):
+    assignment = spec.load(ROOT / name)
+    handout = assignment.handout.read_text()
+    lines = [markers.normalize(line) for line in handout.splitlines()]
+    secrets = set()
+    for module in assignment.modules:
+        origin, source = starter.module_source(module)
+        targets = {c.function for c in assignment.checks if c.module == module}
+        for region in markers.regions(source, origin):
+            if region.function in targets:
+                secrets |= {markers.normalize(s) for s in region.solution_lines}
+        secrets |= {markers.normalize(s) for s in _derivation_lines(source) if s.strip()}
+    assert len(secrets) >= 3 * len(assignment.modules)
+    for secret in sorted(secrets):
+        hits = [n for n, line in enumerate(lines, 1) if secret in line]
+        assert not hits, f"handout.md line {hits[0]} contains the solution line {secret!r}"
+    flat = " ".join(handout.split())
+    for stated in STATED_ANSWERS.get(name, ()):
+        assert stated not in flat, f"handout.md states {stated!r}"

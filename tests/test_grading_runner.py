@@ -103,7 +103,7 @@ def test_one_wrong_function_loses_exactly_its_points(grader: runner.Grader, tmp_
                    " * 1.5\n")
         lost = "relu_backward"
     else:
-        source = source.replace("scale = max_norm / (norm + 1e-6)", "scale = max_norm / norm / 2")
+        source = source.replace("scale = max_norm / (norm + EPS)", "scale = max_norm / norm / 2")
         lost = "clip_grad_norm"
     assert source != reference_source(wrong).decode()
     res = grader.grade(reference_submission(tmp_path / "sub", {wrong: source}))
