@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from handgrad.gradcheck import GradCheckReport, check_op
-from handgrad.gradcheck import get as registry_op
+from handgrad.gradcheck.check import check_op
+from handgrad.gradcheck.registry import get as registry_op
+from handgrad.gradcheck.report import GradCheckReport
 from handgrad.plots import figure
 
 __all__ = ["check_gradients", "dead_relu_figure", "gradient_flow_figure", "saturation_figure",

@@ -63,6 +63,11 @@ its cells at the end. An optional ``[notebook]`` table adds the assignment's own
 The ``assignment.toml`` that ``handgrad assign`` writes into a student starter is this file's
 public part only: no ``hidden_dims``, ``hidden_seeds``, ``keep`` or ``hint``, with each check's
 values written out (see :func:`handgrad.grading.authoring.starter.student_toml`).
+
+The student file of a check's module is its last component (:func:`student_filename`:
+``handgrad.layers.affine`` -> ``affine.py``, never a package path, so it cannot shadow the
+installed ``handgrad``); :func:`student_files` maps every module of an assignment to its file
+and raises :class:`SpecError` when two would share a name.
 """
 
 from __future__ import annotations
