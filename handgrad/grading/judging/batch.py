@@ -38,13 +38,14 @@ from handgrad._files import atomic_write_bytes
 from handgrad.grading.authoring import spec
 from handgrad.grading.judging import results, runner
 from handgrad.grading.judging.submission import InvalidSubmission, discover, load
+from handgrad.grading.sandbox.process import Limits
 from handgrad.grading.sandbox.uids import running_as_root
 
 RESERVED = {"grades.csv", "manifest.json"}
 
 
 def grade_batch(assignment_path: str, submissions: str, out: str, *, workers: int = 2,
-                limits: object = None, seed: int | None = None, force: bool = False,
+                limits: Limits | None = None, seed: int | None = None, force: bool = False,
                 progress: bool = True) -> int:
     """Grade every submission under ``submissions`` into ``out``; see the module docstring.
 
@@ -186,7 +187,7 @@ def grade_batch(assignment_path: str, submissions: str, out: str, *, workers: in
         grader.close()
 
 
-def _open_to_others(path: object) -> bool:
+def _open_to_others(path: str | Path) -> bool:
     """Whether a user other than the owner (and its group) can reach and read ``path``."""
     if not running_as_root():
         return False  # without root, workers run as this user anyway
@@ -201,12 +202,12 @@ def _open_to_others(path: object) -> bool:
     return bool(p.stat().st_mode & stat.S_IROTH)
 
 
-def _limits_dict(limits: object) -> dict:
+def _limits_dict(limits: Limits) -> dict:
     return asdict(limits)
 
 
-def _summary(assignment: object, rows: list[dict], check_ids: list[str], graded: int,
-             skipped: int, elapsed: float, workers: int, out_dir: object) -> None:
+def _summary(assignment: spec.Assignment, rows: list[dict], check_ids: list[str], graded: int,
+             skipped: int, elapsed: float, workers: int, out_dir: Path) -> None:
     n = len(rows)
     rate = graded / elapsed * 60 if elapsed > 0 else 0.0
     print(f"{assignment.name}: {n} submissions ({graded} graded, {skipped} unchanged and "
