@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from handgrad.grading import spec, starter, submission
+from handgrad.grading.authoring import spec, starter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def make_submissions(assignment: spec.Assignment, folder: Path, n: int) -> None:
     """``n`` submission folders, each holding the reference source of every stubbed module."""
     files = {name: starter.module_source(module)[0].read_bytes()
-             for module, name in submission.student_files(assignment).items()}
+             for module, name in spec.student_files(assignment).items()}
     for i in range(n):
         sub = folder / f"student{i:03d}"
         sub.mkdir(parents=True)

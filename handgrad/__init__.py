@@ -3,19 +3,19 @@
 Every layer and loss is a module with ``forward(...) -> (out, cache)`` and
 ``backward(dout, cache) -> grads``; ``handgrad.gradcheck`` proves each one against numerical
 gradients. See the README for the quick start.
+
+Public here: ``__version__`` and ``Solver`` (:class:`handgrad.optim.Solver`). The packages:
+``layers``, ``losses``, ``fast`` (the ops), ``gradcheck``, ``optim``, ``models``, ``data``,
+``diagnostics``, ``grading``, ``practice`` and ``commands`` (the ``handgrad`` command).
 """
 
 from __future__ import annotations
 
+from handgrad._exports import lazy_exports
+
 __version__ = "0.1.0"
 
 __all__ = ["Solver", "__version__"]
-
-
-def __getattr__(name: str):
-    # The Solver pulls in tqdm and the update rules; import it only when asked for.
-    if name == "Solver":
-        from handgrad.optim.solver import Solver
-
-        return Solver
-    raise AttributeError(f"module 'handgrad' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "Solver": "optim.solver",   # pulls in tqdm and the update rules: imported when asked for
+})

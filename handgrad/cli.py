@@ -1,4 +1,4 @@
-"""The ``handgrad`` command: one subcommand per job, each defined in the package that does it.
+"""The ``handgrad`` command: one subcommand per job, each a module of :mod:`handgrad.commands`.
 
 A subcommand module provides ``add_arguments(parser)`` and ``run(args) -> int`` (the exit code).
 Every subcommand module is imported to build the parser, so each keeps its heavy imports
@@ -14,15 +14,15 @@ from collections.abc import Sequence
 
 # name -> (module providing add_arguments/run, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "gradcheck": ("handgrad.gradcheck.command",
+    "gradcheck": ("handgrad.commands.gradcheck",
                   "check every op's backward against numerical gradients"),
     "train": ("handgrad.models.command", "train a net on shipped or generated data"),
-    "diagnose": ("handgrad.diagnostics.command",
+    "diagnose": ("handgrad.commands.diagnose",
                  "show the leaks of backpropagation and their fixes"),
-    "assign": ("handgrad.grading.assign_command", "turn an assignment into a student starter"),
-    "check": ("handgrad.grading.check_command", "check your assignment work locally (students)"),
-    "grade": ("handgrad.grading.grade_command", "grade a folder of submissions (instructors)"),
-    "practice": ("handgrad.practice.command",
+    "assign": ("handgrad.commands.assign", "turn an assignment into a student starter"),
+    "check": ("handgrad.commands.check", "check your assignment work locally (students)"),
+    "grade": ("handgrad.commands.grade", "grade a folder of submissions (instructors)"),
+    "practice": ("handgrad.commands.practice",
                  "work backpropagation by hand on small graphs with numbers"),
 }
 

@@ -6,7 +6,7 @@ import importlib.util
 import shutil
 from pathlib import Path
 
-from handgrad.grading import spec
+from handgrad.grading.authoring import spec
 
 HERE = Path(__file__).parent
 FIXTURE = HERE / "grading_fixture"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from handgrad import cli
-from handgrad.grading import markers, spec, starter
-from handgrad.grading.spec import SpecError
-from handgrad.grading.starter import StarterError
+from handgrad.grading.authoring import markers, spec, starter
+from handgrad.grading.authoring.spec import SpecError
+from handgrad.grading.authoring.starter import StarterError
 
 LAYER = textwrap.dedent('''
     """A toy layer: out = 3 * x."""
@@ -263,14 +263,14 @@ def test_missing_module_is_an_error(pkg, tmp_path):
 
 def test_gradescope_zip_calls_the_engine_builder(pkg, tmp_path, monkeypatch):
     calls = []
-    fake = types.ModuleType("handgrad.grading.gradescope")
+    fake = types.ModuleType("handgrad.grading.judging.gradescope")
 
     def build_autograder_zip(assignment, out_path):
         calls.append((assignment.name, Path(out_path)))
         Path(out_path).write_bytes(b"PK")
 
     fake.build_autograder_zip = build_autograder_zip
-    monkeypatch.setitem(sys.modules, "handgrad.grading.gradescope", fake)
+    monkeypatch.setitem(sys.modules, "handgrad.grading.judging.gradescope", fake)
     folder = make_assignment(tmp_path / "toy", CHECKS, KEEP)
     zip_path = tmp_path / "autograder.zip"
     assert cli.main(["assign", str(folder), "--out", str(tmp_path / "s"),

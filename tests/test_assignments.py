@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from handgrad.gradcheck.registry import REGISTRY
-from handgrad.grading import markers, spec, starter
+from handgrad.grading.authoring import markers, spec, starter
 
 ROOT = Path(__file__).resolve().parents[1] / "assignments"
 NAMES = sorted(p.parent.name for p in ROOT.glob("*/assignment.toml"))
@@ -57,7 +57,7 @@ def test_expected_targets():
         "handgrad.layers.batchnorm:backward", "handgrad.layers.rnn:step_backward",
         "handgrad.layers.rnn:backward", "handgrad.optim.clipping:clip_grad_norm"}
     clip = next(c for c in bn.checks if c.kind == "function")
-    assert clip.inputs == "handgrad.grading.inputs:clip_grad_norm"
+    assert clip.inputs == "handgrad.grading.authoring.inputs:clip_grad_norm"
 
 
 def test_backward_checks_match_the_registry(assignment):

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 from handgrad import cli
-from handgrad.grading import spec, starter, table
+from handgrad.grading.authoring import spec, starter
+from handgrad.grading.judging import table
 
 ROOT = Path(__file__).resolve().parents[1] / "assignments"
 ANSI = re.compile(r"\033\[")
@@ -125,7 +126,7 @@ def test_check_without_assignment_toml_says_where_to_run(tmp_path, capsys):
 
 
 def _engine():
-    pytest.importorskip("handgrad.grading.runner")
+    pytest.importorskip("handgrad.grading.judging.runner")
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from handgrad.grading import derivations
-from handgrad.grading.markers import MarkerError
+from handgrad.grading.authoring import derivations
+from handgrad.grading.authoring.markers import MarkerError
 
 SOURCE = textwrap.dedent('''
     """An op: out = f(x).

@@ -92,7 +92,7 @@ def test_relu_scenario_kills_units_at_the_high_learning_rate():
 
 
 def test_plots_are_valid_pngs(tmp_path, sigmoid, rnn, clipped):
-    from handgrad.diagnostics.command import _plots
+    from handgrad.commands.diagnose import _plots
 
     written = []
     for scenario in (sigmoid, rnn, clipped):

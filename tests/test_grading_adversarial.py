@@ -29,8 +29,8 @@ from grading_helpers import (
     reference_submission,
 )
 
-from handgrad.grading import grade_command, results
-from handgrad.grading.sandbox import Limits
+from handgrad.grading.judging import batch, results
+from handgrad.grading.sandbox.process import Limits
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -122,7 +122,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict, 
     old = os.environ.get("HANDGRAD_TEST_SECRET")
     os.environ["HANDGRAD_TEST_SECRET"] = "swordfish"
     try:
-        code = grade_command.grade_batch(
+        code = batch.grade_batch(
             str(FIXTURE), str(subs), str(out), workers=2, seed=1234, progress=False,
             limits=Limits(memory_mb=512, startup_seconds=5.0))
     finally:
@@ -251,7 +251,7 @@ def test_rerun_is_idempotent(graded: tuple) -> None:
     subs = out.parent / "submissions"
     before = {n: (out / n / "results.json").read_bytes() for n in expected}
     csv_before = (out / "grades.csv").read_text()
-    code = grade_command.grade_batch(str(FIXTURE), str(subs), str(out), workers=2,
+    code = batch.grade_batch(str(FIXTURE), str(subs), str(out), workers=2,
                                      progress=False,
                                      limits=Limits(memory_mb=512, startup_seconds=5.0))
     assert code == 0

@@ -23,8 +23,8 @@ import pytest
 from grading_helpers import CORPUS, FIXTURE, copy_case
 
 import handgrad
-from handgrad.grading import file_policy
-from handgrad.grading.worker import Guard
+from handgrad.grading.sandbox import file_policy
+from handgrad.grading.sandbox.worker import Guard
 
 
 def make_tree(root: Path, files: list[str]) -> None:
@@ -148,7 +148,8 @@ GRADE = textwrap.dedent("""
     from pathlib import Path
 
     import handgrad
-    from handgrad.grading import runner, spec
+    from handgrad.grading.authoring import spec
+    from handgrad.grading.judging import runner
 
     fixture, subs = Path(sys.argv[1]), Path(sys.argv[2])
     out = {"handgrad": handgrad.__file__, "results": {}}

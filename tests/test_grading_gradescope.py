@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from grading_helpers import FIXTURE, fixture, reference_submission
 
-from handgrad.grading import results
-from handgrad.grading.gradescope import build_autograder_zip
+from handgrad.grading.judging import results
+from handgrad.grading.judging.gradescope import build_autograder_zip
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="the grading sandbox is tested on Linux")
@@ -36,7 +36,7 @@ def test_autograder_zip_has_setup_run_assignment_and_handgrad(tmp_path: Path) ->
         names = set(zf.namelist())
         assert {"setup.sh", "run_autograder", "assignment/assignment.toml",
                 "assignment/handout.md", "handgrad/pyproject.toml",
-                "handgrad/handgrad/__init__.py", "handgrad/handgrad/grading/worker.py",
+                "handgrad/handgrad/__init__.py", "handgrad/handgrad/grading/sandbox/worker.py",
                 "handgrad/handgrad/layers/affine.py"} <= names
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
         for name in ("setup.sh", "run_autograder"):

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from handgrad._files import atomic_write_bytes
-from handgrad.grading import results
-from handgrad.grading.runner import CheckResult, SubmissionResult
+from handgrad.grading.judging import results
+from handgrad.grading.judging.runner import CheckResult, SubmissionResult
 
 
 def result(statuses: dict[str, str]) -> SubmissionResult:

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from grading_helpers import fixture, reference_source, reference_submission
 
-from handgrad.grading import runner, spec, starter
-from handgrad.grading.draws import hidden_seeds, plan
-from handgrad.grading.sandbox import Limits
-from handgrad.grading.submission import student_files
+from handgrad.grading.authoring import spec, starter
+from handgrad.grading.authoring.spec import student_files
+from handgrad.grading.judging import runner
+from handgrad.grading.judging.draws import hidden_seeds, plan
+from handgrad.grading.sandbox.process import Limits
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="the grading sandbox is tested on Linux")

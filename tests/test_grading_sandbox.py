@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from grading_helpers import fixture, reference_source, reference_submission
 
-from handgrad.grading import runner, sandbox, uids
-from handgrad.grading.sandbox import Limits
+from handgrad.grading.judging import runner
+from handgrad.grading.sandbox import process, uids
+from handgrad.grading.sandbox.process import Limits
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="the grading sandbox is tested on Linux")
@@ -103,6 +104,6 @@ def test_timeout_kills_the_whole_group_and_returns_quickly(tmp_path: Path) -> No
     assert res.checks[0].status == "timeout"
     assert "time limit exceeded (1 s)" in res.checks[0].message
     assert [c.status for c in res.checks[1:]] == ["passed", "passed"]
-    assert not [p for p in sandbox._live]  # no worker left running
+    assert not [p for p in process._live]  # no worker left running
     if uids.running_as_root():
         assert os.getuid() == 0

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from handgrad.grading.submission import (
+from handgrad.grading.authoring.spec import student_filename
+from handgrad.grading.judging.submission import (
     MAX_TOTAL,
     InvalidSubmission,
     discover,
     load,
     safe_name,
-    student_filename,
 )
 
 NAMES = ("affine.py", "relu.py")

@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from handgrad.grading import wire
+from handgrad.grading.sandbox import wire
 
 
 def roundtrip(value: object) -> object:

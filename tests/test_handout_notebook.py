@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from handgrad.grading import handout_notebook, ipynb, notebook, spec, starter
-from handgrad.grading.starter import StarterError
+from handgrad.grading import notebook
+from handgrad.grading.authoring import handout_notebook, ipynb, spec, starter
+from handgrad.grading.authoring.starter import StarterError
 from handgrad.layers import relu as reference_relu
 from handgrad.layers import sigmoid as reference_sigmoid
 

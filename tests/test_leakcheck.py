@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handgrad.grading import leakcheck
+from handgrad.grading.authoring import leakcheck
 
 
 def test_without_comment_keeps_hashes_inside_quotes():

@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from handgrad.grading import markers
-from handgrad.grading.markers import MarkerError
+from handgrad.grading.authoring import markers
+from handgrad.grading.authoring.markers import MarkerError
 
 
 def src(text: str) -> str:

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from handgrad.grading import spec, starter
+from handgrad.grading.authoring import spec, starter
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
-pytest.importorskip("handgrad.grading.runner")
+pytest.importorskip("handgrad.grading.judging.runner")
 
 ROOT = Path(__file__).resolve().parents[1] / "assignments"
 CELL_TIMEOUT = 120          # seconds per cell; the longest (three short trainings) takes ~10

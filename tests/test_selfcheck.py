@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from handgrad import cli
-from handgrad.grading import CheckReport, check, spec, starter
-from handgrad.grading.selection import UnknownCheckError, select
+from handgrad.grading import CheckReport, check
+from handgrad.grading.authoring import spec, starter
+from handgrad.grading.judging.selection import UnknownCheckError, select
 
 ROOT = Path(__file__).resolve().parents[1] / "assignments"
 
@@ -77,7 +78,7 @@ def test_an_unknown_name_suggests_the_nearest():
 
 @pytest.fixture(scope="module")
 def untouched(tmp_path_factory):
-    pytest.importorskip("handgrad.grading.runner")
+    pytest.importorskip("handgrad.grading.judging.runner")
     folder = tmp_path_factory.mktemp("selfcheck") / "starter"
     starter.write(basics(), folder)
     return folder

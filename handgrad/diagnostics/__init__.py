@@ -15,13 +15,13 @@ a small dataclass with ``summary()``):
 
 :class:`Monitor` is a Solver callback that records all of them every N steps and warns
 the first time something is wrong; :mod:`handgrad.diagnostics.plots` draws them;
-``handgrad diagnose`` (:mod:`handgrad.diagnostics.command`) reproduces four classic leaks
+``handgrad diagnose`` (:mod:`handgrad.commands.diagnose`) reproduces four classic leaks
 next to their fixes.
 """
 
 from __future__ import annotations
 
-import importlib
+from handgrad._exports import lazy_exports
 
 _WHERE = {
     "ActivationStats": "activations",
@@ -55,15 +55,4 @@ _WHERE = {
 }
 
 __all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    # Imported on first use: the `handgrad` command imports this package to build its parser.
-    if name in _WHERE:
-        module = importlib.import_module(f"handgrad.diagnostics.{_WHERE[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'handgrad.diagnostics' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

@@ -74,7 +74,7 @@ def _digits() -> dict[str, np.ndarray]:
 
 
 def _solver(model: Any, data: dict[str, np.ndarray], seed: int, **options: Any) -> Any:
-    from handgrad.optim import Solver
+    from handgrad.optim.solver import Solver
 
     return Solver(model, data, verbose=False, seed=seed, **options)
 
@@ -91,7 +91,7 @@ def sigmoid(seed: int = 0, *, hidden: int = 100, weight_scale: float = 300.0,
     in both nets, because the large weights above amplify the backward signal by as much as
     the saturated sigmoids shrink it.
     """
-    from handgrad.models import FullyConnectedNet
+    from handgrad.models.fc import FullyConnectedNet
 
     data = data or _digits()
     X, y = data["X_train"], data["y_train"]
@@ -146,7 +146,7 @@ def relu(seed: int = 0, *, hidden: tuple[int, ...] = (100, 100),
 
     A :class:`~handgrad.diagnostics.monitor.Monitor` on the whole training set records the
     dead-unit fraction of every layer and the update ratios every ``every`` steps."""
-    from handgrad.models import FullyConnectedNet
+    from handgrad.models.fc import FullyConnectedNet
 
     data = data or _digits()
     X, y = data["X_train"], data["y_train"]
@@ -195,7 +195,7 @@ def rnn(seed: int = 0, *, steps: int = 51, hidden: int = 32, input_dim: int = 4,
     default 51) and measures ``|dL/dh_t|`` back to the first. Then the exploding ReLU
     recurrence is trained with plain SGD on a task that needs every step, once without and
     once with ``clip_norm``."""
-    from handgrad.optim import TrainingDiverged
+    from handgrad.optim.solver import TrainingDiverged
 
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((batch, steps, input_dim))

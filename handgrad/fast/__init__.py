@@ -11,4 +11,15 @@ meanwhile (:mod:`handgrad.fast._parts`).
 
 A twin's cache is its own: pass the cache of ``handgrad.fast.layernorm.forward`` to
 ``handgrad.fast.layernorm.backward``, never to the readable module's backward.
+
+The public API is the modules themselves (``from handgrad.fast import conv``); every public
+module of this folder is listed in ``__all__`` and imported on first use.
 """
+
+from __future__ import annotations
+
+from handgrad._exports import lazy_exports, public_submodules
+
+_WHERE = public_submodules(__path__)
+__all__ = list(_WHERE)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

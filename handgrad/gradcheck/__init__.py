@@ -12,41 +12,31 @@
 
 from __future__ import annotations
 
-from handgrad.gradcheck.check import CONTRACT_CHECKS, check_op, check_registry
-from handgrad.gradcheck.numerical import (
-    numerical_gradient,
-    numerical_gradient_array,
-    rel_error,
-    relative_errors,
-)
-from handgrad.gradcheck.registry import REGISTRY, OpSpec, get, register
-from handgrad.gradcheck.report import (
-    ContractError,
-    GradCheckError,
-    GradCheckReport,
-    InputReport,
-    WorstEntry,
-    hint_for,
-)
-from handgrad.gradcheck.sampling import KINK_MARGIN
+from handgrad._exports import lazy_exports
 
 __all__ = [
-    "CONTRACT_CHECKS",
-    "KINK_MARGIN",
-    "REGISTRY",
-    "ContractError",
-    "GradCheckError",
-    "GradCheckReport",
-    "InputReport",
-    "OpSpec",
-    "WorstEntry",
-    "check_op",
-    "check_registry",
-    "get",
-    "hint_for",
-    "numerical_gradient",
-    "numerical_gradient_array",
-    "register",
-    "rel_error",
-    "relative_errors",
+    "CONTRACT_CHECKS", "KINK_MARGIN", "REGISTRY", "ContractError", "GradCheckError",
+    "GradCheckReport", "InputReport", "OpSpec", "WorstEntry", "check_op", "check_registry",
+    "get", "hint_for", "numerical_gradient", "numerical_gradient_array", "register",
+    "rel_error", "relative_errors",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "CONTRACT_CHECKS": "check",
+    "check_op": "check",
+    "check_registry": "check",
+    "numerical_gradient": "numerical",
+    "numerical_gradient_array": "numerical",
+    "rel_error": "numerical",
+    "relative_errors": "numerical",
+    "REGISTRY": "registry",
+    "OpSpec": "registry",
+    "get": "registry",
+    "register": "registry",
+    "ContractError": "report",
+    "GradCheckError": "report",
+    "GradCheckReport": "report",
+    "InputReport": "report",
+    "WorstEntry": "report",
+    "hint_for": "report",
+    "KINK_MARGIN": "sampling",
+})

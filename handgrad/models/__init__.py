@@ -12,30 +12,18 @@ the Solver.
 
 from __future__ import annotations
 
-import importlib
+from handgrad._exports import lazy_exports
 
 __all__ = ["Affine", "BatchNorm", "FullyConnectedNet", "RNNLanguageModel", "ReLU", "Sequential",
            "Sigmoid", "Tanh", "from_checkpoint"]
-
-_WHERE = {
-    "FullyConnectedNet": "handgrad.models.fc",
-    "RNNLanguageModel": "handgrad.models.rnn_lm",
-    "Sequential": "handgrad.models.sequential",
-    "Affine": "handgrad.models.sequential",
-    "ReLU": "handgrad.models.sequential",
-    "Sigmoid": "handgrad.models.sequential",
-    "Tanh": "handgrad.models.sequential",
-    "BatchNorm": "handgrad.models.sequential",
-    "from_checkpoint": "handgrad.models.checkpoint",
-}
-
-
-def __getattr__(name: str):
-    # Imported on first use, so that building the `handgrad` command parser stays light.
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'handgrad.models' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "FullyConnectedNet": "fc",
+    "RNNLanguageModel": "rnn_lm",
+    "Sequential": "sequential",
+    "Affine": "sequential",
+    "ReLU": "sequential",
+    "Sigmoid": "sequential",
+    "Tanh": "sequential",
+    "BatchNorm": "sequential",
+    "from_checkpoint": "checkpoint",
+})

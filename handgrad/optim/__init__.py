@@ -12,48 +12,35 @@
   raises ``TrainingInterrupted`` (a KeyboardInterrupt); see :mod:`handgrad.optim.interrupt`.
 """
 
-from handgrad.optim import schedules
-from handgrad.optim.callbacks import Callback, TimeBudget
-from handgrad.optim.checkpoint import load_checkpoint
-from handgrad.optim.clipping import (
-    NonFiniteGradientError,
-    clip_grad_norm,
-    clip_grad_value,
-    global_norm,
-)
-from handgrad.optim.interrupt import TrainingInterrupted
-from handgrad.optim.rules import (
-    RULES,
-    adam,
-    adamw,
-    get_rule,
-    nesterov,
-    register_rule,
-    rmsprop,
-    sgd,
-    sgd_momentum,
-)
-from handgrad.optim.solver import Solver, TrainingDiverged
+from __future__ import annotations
+
+from handgrad._exports import lazy_exports
 
 __all__ = [
-    "RULES",
-    "Callback",
-    "NonFiniteGradientError",
-    "Solver",
-    "TimeBudget",
-    "TrainingDiverged",
-    "TrainingInterrupted",
-    "adam",
-    "adamw",
-    "clip_grad_norm",
-    "clip_grad_value",
-    "get_rule",
-    "global_norm",
-    "load_checkpoint",
-    "nesterov",
-    "register_rule",
-    "rmsprop",
-    "schedules",
-    "sgd",
-    "sgd_momentum",
+    "RULES", "Callback", "NonFiniteGradientError", "Solver", "TimeBudget", "TrainingDiverged",
+    "TrainingInterrupted", "adam", "adamw", "clip_grad_norm", "clip_grad_value", "get_rule",
+    "global_norm", "load_checkpoint", "nesterov", "register_rule", "rmsprop", "schedules",
+    "sgd", "sgd_momentum",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "schedules": "schedules",
+    "Callback": "callbacks",
+    "TimeBudget": "callbacks",
+    "load_checkpoint": "checkpoint",
+    "NonFiniteGradientError": "clipping",
+    "clip_grad_norm": "clipping",
+    "clip_grad_value": "clipping",
+    "global_norm": "clipping",
+    "TrainingInterrupted": "interrupt",
+    "RULES": "rules",
+    "adam": "rules",
+    "adamw": "rules",
+    "get_rule": "rules",
+    "nesterov": "rules",
+    "register_rule": "rules",
+    "rmsprop": "rules",
+    "sgd": "rules",
+    "sgd_momentum": "rules",
+    "Solver": "solver",
+    "TrainingDiverged": "solver",
+})

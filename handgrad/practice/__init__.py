@@ -18,22 +18,17 @@ Problems, check results and solutions render as Markdown in Jupyter. Kinds: a ne
 (:func:`softmax_cross_entropy`), one batchnorm column (:func:`batchnorm_column`) and one vanilla
 RNN step (:func:`rnn_step`). Answers agree when they are within one unit of the third
 significant digit (:func:`agrees`). The values are computed from the math with Python floats and
-fractions, independently of :mod:`handgrad.layers`. ``handgrad practice`` is the command.
+fractions, independently of :mod:`handgrad.layers`. ``handgrad practice``
+(:mod:`handgrad.commands.practice`) is the command.
+
+``neuron`` is a function named like the module that defines it, so it is imported here at once
+(see :mod:`handgrad._exports`); every other name on first use.
 """
 
 from __future__ import annotations
 
-from handgrad.practice.answers_file import SetResult, grade
-from handgrad.practice.batchnorm import batchnorm_column
-from handgrad.practice.catalog import NAMED, named, problems
-from handgrad.practice.checking import STATUSES, CheckResult, Mistake, Verdict
+from handgrad._exports import lazy_exports
 from handgrad.practice.neuron import neuron
-from handgrad.practice.numeric import AnswerError, agrees, parse_answer
-from handgrad.practice.problem import KINDS, Problem
-from handgrad.practice.rnn import rnn_step
-from handgrad.practice.session import SessionResult, interact
-from handgrad.practice.softmax import softmax_cross_entropy
-from handgrad.practice.steps import Solution, Step
 
 __all__ = [
     "KINDS", "NAMED", "STATUSES", "AnswerError", "CheckResult", "Mistake", "Problem",
@@ -41,3 +36,26 @@ __all__ = [
     "grade", "interact", "named", "neuron", "parse_answer", "problems", "rnn_step",
     "softmax_cross_entropy",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "SetResult": "answers_file",
+    "grade": "answers_file",
+    "batchnorm_column": "batchnorm",
+    "NAMED": "catalog",
+    "named": "catalog",
+    "problems": "catalog",
+    "STATUSES": "checking",
+    "CheckResult": "checking",
+    "Mistake": "checking",
+    "Verdict": "checking",
+    "AnswerError": "numeric",
+    "agrees": "numeric",
+    "parse_answer": "numeric",
+    "KINDS": "problem",
+    "Problem": "problem",
+    "rnn_step": "rnn",
+    "SessionResult": "session",
+    "interact": "session",
+    "softmax_cross_entropy": "softmax",
+    "Solution": "steps",
+    "Step": "steps",
+})

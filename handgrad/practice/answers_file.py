@@ -18,14 +18,19 @@ Grading gives each asked quantity one verdict: right, wrong, malformed (the valu
 number), missing, or duplicate (answered on several lines with different values: none of them
 counts; the same value twice is fine). A line that names no asked quantity (no ``=``, a problem
 number outside the set, a quantity the problem does not ask) is listed as a line not understood.
+
+:func:`read_file` reads such a file (or standard input) with a size limit; :func:`grade` grades
+its text.
 """
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 from handgrad.practice.checking import CheckResult, Verdict, count_statuses, judge, resolve
 from handgrad.practice.numeric import AnswerError, parse_answer
@@ -33,6 +38,7 @@ from handgrad.practice.problem import Problem
 
 _NAME = re.compile(r"(?P<number>\d{1,6})\s*\.(?P<quantity>.*)")
 MAX_LINE_LENGTH = 1000
+MAX_FILE_BYTES = 1_000_000   # an answers file has one short line per answer
 
 
 @dataclass(frozen=True)
@@ -174,3 +180,22 @@ def _value_or_text(value: str) -> Fraction | str:
         return parse_answer(value)
     except AnswerError:
         return value
+
+
+def read_file(path: str) -> str:
+    """The text of an answers file (``-``: standard input), at most 1 MB of UTF-8."""
+    if path == "-":
+        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    else:
+        file = Path(path)
+        if not file.is_file():
+            raise ValueError("no such file" if not file.exists() else "not a regular file")
+        with file.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"larger than {MAX_FILE_BYTES:,} bytes; an answers file has one "
+                         f"short line per answer")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start})") from None

@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from handgrad.practice import batchnorm, neuron, rnn, softmax
+from handgrad.practice import batchnorm, rnn, softmax
+from handgrad.practice.neuron import draw as draw_neuron
+from handgrad.practice.neuron import neuron
 from handgrad.practice.problem import KINDS, Problem
 from handgrad.practice.randomness import MAX_ATTEMPTS, Draw, exhausted
 
@@ -21,7 +23,7 @@ SMALLEST_ANSWER = 1e-3      # a nonzero answer smaller than this is no fun to wo
 LARGEST_ANSWER = 1e3
 
 _DRAWS: dict[str, Callable[[Draw], Problem]] = {
-    "neuron": neuron.draw, "softmax": softmax.draw, "batchnorm": batchnorm.draw,
+    "neuron": draw_neuron, "softmax": softmax.draw, "batchnorm": batchnorm.draw,
     "rnn": rnn.draw,
 }
 
@@ -29,11 +31,11 @@ _DRAWS: dict[str, Callable[[Draw], Problem]] = {
 def _named() -> dict[str, tuple[str, Callable[[], Problem]]]:
     return {
         "ninja": ("the tanh neuron worked by hand: w = 0.5, x = 2, b = -0.5, dL/dh = 0.4",
-                  lambda: neuron.neuron("tanh", w=0.5, x=2, b=-0.5, upstream=0.4)),
+                  lambda: neuron("tanh", w=0.5, x=2, b=-0.5, upstream=0.4)),
         "dead-relu": ("a ReLU that is off: no gradient reaches its weights",
-                      lambda: neuron.neuron("relu", w=1.5, x=-2, b=0.5, upstream=0.8)),
+                      lambda: neuron("relu", w=1.5, x=-2, b=0.5, upstream=0.8)),
         "saturated-sigmoid": ("a saturated sigmoid: the local gradient is almost 0",
-                              lambda: neuron.neuron("sigmoid", w=3, x=2, b=0, upstream=1)),
+                              lambda: neuron("sigmoid", w=3, x=2, b=0, upstream=1)),
         "softmax": ("softmax cross-entropy over logits (2, 1, 0.1), true class 1",
                     lambda: softmax.softmax_cross_entropy((2.0, 1.0, 0.1), label=1)),
         "batchnorm": ("batchnorm of the column (1, 2, 3, 6)",

@@ -1,0 +1,406 @@
+"""Run one worker process in a sandbox and collect its data, its output and how it ended.
+
+Isolation, per worker process (one per checked function per submission, see the runner):
+
+- a new process in its own session and process group, with a scrubbed environment (minimal
+  ``PATH``, ``HOME`` and ``TMPDIR`` in its folder, BLAS/OpenMP/handgrad threads pinned to 1)
+  and ``cwd`` = a fresh temporary folder holding only a copy of that submission's files.
+  On Linux it is forked from a pristine fork server (:mod:`handgrad.grading.sandbox.zygote`, ~30 ms)
+  instead of starting an interpreter and NumPy (~0.2-0.5 s of CPU); the fork server never
+  runs student code or holds expected values, so each child is as fresh as an exec'd
+  ``python -I -B -m handgrad.grading.sandbox.worker FD UID``, which is the fallback (and what
+  ``HANDGRAD_SANDBOX_ZYGOTE=0`` forces);
+- resource limits (address space, CPU time, file size, open files, processes, no core
+  dumps), applied by the worker before any student code runs;
+- when the grader runs as root, the worker becomes a dedicated unprivileged uid (and gid, no
+  supplementary groups) before any student code runs (it drops root itself, after loading
+  the interpreter, so a Python installed where only root can read still works), one uid per
+  concurrently running worker, reserved with a lock file so that two graders on one machine
+  never share one. ``RLIMIT_NPROC`` = 1 on that uid makes the kernel refuse any fork or
+  thread; the worker cannot signal or read the grader (different uid); other workers'
+  folders are private (mode 0700, other uids); and after the worker ends every process still
+  owned by that uid is killed;
+- without root, the worker runs as the grader's own user: ``RLIMIT_NPROC`` can only bound the
+  user's total process count (it is set to the current count plus 16); process creation,
+  signals, ``ctypes``, sockets, and file access outside the worker's folder are refused by the
+  worker's audit hook, which is not a kernel boundary: grade untrusted submissions as root
+  (e.g. in a container), as Gradescope does;
+- the wall-clock limit is enforced here: when a deadline passes, the whole process group is
+  killed with SIGKILL (no cooperative interrupt). The first deadline allows for start-up and
+  the student's import; each complete result frame restarts the clock for the next draw.
+
+Student stdout and stderr go to one pipe, read here and capped (head and tail kept); results
+come back on a separate inherited pipe and are parsed by
+:class:`handgrad.grading.sandbox.wire.FrameReader`. The dedicated uids are managed by
+:mod:`handgrad.grading.sandbox.uids`, the fork server is reached through
+:mod:`handgrad.grading.sandbox.zygote_client`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from handgrad.grading.sandbox import wire, zygote_client
+from handgrad.grading.sandbox.uids import kill_uid, running_as_root, uid_pool
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one worker process.
+
+    ``timeout`` (wall-clock seconds per draw) defaults to each check's ``timeout`` in the
+    spec; ``cpu_seconds`` (per worker process) defaults to ``timeout * (draws + 1) + 5``, a
+    backstop for a worker orphaned by a dead grader. ``startup_seconds`` is added to the first
+    deadline, for interpreter start-up and importing the student's module. ``processes`` is
+    ``RLIMIT_NPROC`` for the worker's dedicated uid when the grader runs as root: 1 means the
+    worker can neither fork nor start threads (a backward pass needs neither); without root it
+    is added to the user's current process count.
+    """
+
+    timeout: float | None = None
+    cpu_seconds: float | None = None
+    memory_mb: int = 1024
+    file_size_mb: int = 16
+    open_files: int = 64
+    processes: int = 1
+    output_bytes: int = 64 * 1024
+    startup_seconds: float = 10.0
+
+
+@dataclass
+class WorkerRun:
+    """What one worker process did, as observed by the grader."""
+
+    frames: list[tuple[dict, list[bytes]]] = field(default_factory=list)
+    output: str = ""
+    output_bytes: int = 0
+    returncode: int | None = None
+    timed_out: bool = False
+    protocol_error: str | None = None
+    spawn_error: str | None = None
+    elapsed: float = 0.0
+    uid: int | None = None
+
+    @property
+    def killed_by(self) -> int | None:
+        """The signal that ended the worker, if any."""
+        if self.returncode is not None and self.returncode < 0:
+            return -self.returncode
+        return None
+
+
+# ------------------------------------------------------------------------------- live workers
+
+_live: set[int] = set()
+_live_lock = threading.Lock()
+
+
+def kill_all_workers() -> None:
+    """SIGKILL the process group of every worker still running (used on grader exit)."""
+    with _live_lock:
+        pids = list(_live)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+atexit.register(kill_all_workers)
+
+
+# ------------------------------------------------------------------------------- running
+
+
+class Workspace:
+    """A root folder for worker folders: private to the grader, traversable by workers only
+    into their own subfolder (0711 root, subfolders 0700 owned by the worker's uid)."""
+
+    def __init__(self, base: str | Path | None = None) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="handgrad-sandbox-", dir=base))
+        os.chmod(self.path, 0o711)
+        # removed when this object goes away or the grader exits, even without cleanup()
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
+
+    def make(self, files: dict[str, bytes], uid: int | None) -> Path:
+        d = Path(tempfile.mkdtemp(prefix="w", dir=self.path))
+        for name, data in files.items():
+            p = d / name
+            with open(p, "wb") as f:
+                f.write(data)
+            if uid is not None:
+                os.chown(p, uid, uid)
+                os.chmod(p, 0o600)
+        if uid is not None:
+            os.chown(d, uid, uid)
+        os.chmod(d, 0o700)
+        return d
+
+    def cleanup(self) -> None:
+        self._finalizer()
+
+
+def worker_env(workdir: Path) -> dict[str, str]:
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(workdir),
+        "TMPDIR": str(workdir),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS",
+                "HANDGRAD_NUM_THREADS"):
+        env[var] = "1"
+    if os.name == "nt":  # pragma: no cover
+        env["SYSTEMROOT"] = os.environ.get("SYSTEMROOT", "")
+    return env
+
+
+class _Output:
+    """Head and tail of a byte stream, capped."""
+
+    def __init__(self, cap: int) -> None:
+        self.tail_cap = min(8192, cap // 4)
+        self.head_cap = cap - self.tail_cap
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def add(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.head_cap - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            if len(self.tail) > self.tail_cap:
+                del self.tail[:len(self.tail) - self.tail_cap]
+
+    def text(self) -> str:
+        head = self.head.decode("utf-8", "replace")
+        if self.total > len(self.head) + len(self.tail):
+            skipped = self.total - len(self.head) - len(self.tail)
+            head += f"\n[... {skipped} bytes of output skipped ...]\n"
+        text = head + self.tail.decode("utf-8", "replace")
+        return "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32)
+
+
+def run_worker(request: bytes, files: dict[str, bytes], *, workspace: Workspace,
+               limits: Limits, first_deadline: float, step_timeout: float,
+               python: str | None = None) -> WorkerRun:
+    """Start a worker on ``files`` with ``request`` on its stdin; return what happened.
+
+    ``first_deadline`` is the wall-clock budget until the first result frame,
+    ``step_timeout`` the budget between later frames. Never raises for anything the worker
+    does; ``spawn_error`` is set when the process could not be started or its end could
+    not be observed (a grader-side problem).
+    """
+    run = WorkerRun()
+    python = python or sys.executable
+    root = running_as_root()
+    pool = uid_pool() if root else None
+    uid = pool.acquire() if pool else None
+    run.uid = uid
+    workdir = workspace.make(files, uid)
+    fds: dict[str, int] = {}
+    started = time.monotonic()
+    proc: subprocess.Popen | None = None
+    zygote = (zygote_client.get_zygote(python, uid is not None, worker_env(Path("/nonexistent")))
+              if zygote_client.use_zygote() else None)
+    pid = None
+    try:
+        fds["result_r"], fds["result_w"] = os.pipe()
+        fds["out_r"], fds["out_w"] = os.pipe()
+        fds["in_r"], fds["in_w"] = os.pipe()
+        if zygote is not None:
+            pid = zygote.spawn(workdir, uid, [fds["in_r"], fds["out_w"], fds["result_w"]],
+                               worker_env(workdir))
+            if pid is None:  # the fork server is gone: start this worker the slow way
+                zygote = None
+        if zygote is None:
+            try:
+                proc = subprocess.Popen(
+                    [python, "-I", "-B", "-m", "handgrad.grading.sandbox.worker",
+                     str(fds["result_w"]), "-" if uid is None else str(uid)],
+                    stdin=fds["in_r"], stdout=fds["out_w"], stderr=fds["out_w"],
+                    pass_fds=(fds["result_w"],), cwd=workdir, env=worker_env(workdir),
+                    start_new_session=True, close_fds=True)
+            except (OSError, subprocess.SubprocessError, ValueError) as exc:
+                run.spawn_error = f"cannot start the worker: {exc}"
+                return run
+            pid = proc.pid
+        assert pid is not None  # one of the two ways above started the worker
+        with _live_lock:
+            _live.add(pid)
+        for key in ("in_r", "out_w", "result_w"):
+            os.close(fds.pop(key))
+
+        def close_stdin() -> None:
+            fd = fds.pop("in_w", None)
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+        _communicate(pid, fds["in_w"], close_stdin, request, fds["result_r"], fds["out_r"],
+                     run, limits, first_deadline, step_timeout)
+    finally:
+        for fd in fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if pid is not None:
+            grace = 0.0 if run.timed_out or run.protocol_error else 2.0
+            if zygote is not None:
+                status = zygote.finish(pid, grace)
+                if status is None:
+                    run.spawn_error = "the worker host died; this worker's end is unknown"
+                else:
+                    run.returncode = os.waitstatus_to_exitcode(status) if status >= 0 else None
+            elif proc is not None:
+                _finish(proc, grace)
+                run.returncode = proc.returncode
+            if uid is not None:
+                kill_uid(uid)
+            with _live_lock:
+                _live.discard(pid)
+        if pool is not None and uid is not None:
+            pool.release(uid)
+        shutil.rmtree(workdir, ignore_errors=True)
+        run.elapsed = time.monotonic() - started
+    return run
+
+
+def _communicate(pid: int, stdin_fd: int, close_stdin: Callable[[], None], request: bytes,
+                 result_r: int, out_r: int, run: WorkerRun, limits: Limits,
+                 first_deadline: float, step_timeout: float) -> None:
+    output = _Output(limits.output_bytes)
+    reader = wire.FrameReader()
+    sel = selectors.DefaultSelector()
+    os.set_blocking(stdin_fd, False)
+    os.set_blocking(result_r, False)
+    os.set_blocking(out_r, False)
+    pending = memoryview(request)
+    sel.register(stdin_fd, selectors.EVENT_WRITE, "in")
+    sel.register(result_r, selectors.EVENT_READ, "result")
+    sel.register(out_r, selectors.EVENT_READ, "out")
+    open_reads = 2
+    finished = False
+    deadline = time.monotonic() + first_deadline
+    try:
+        while open_reads:
+            now = time.monotonic()
+            if now >= deadline:
+                if not finished:
+                    run.timed_out = True
+                _kill_group(pid)
+                break
+            for key, _ in sel.select(timeout=min(0.5, deadline - now)):
+                if key.data == "in":
+                    try:
+                        n = os.write(stdin_fd, pending[:1 << 16])
+                        pending = pending[n:]
+                    except BlockingIOError:
+                        continue
+                    except OSError:  # the worker died before reading its request
+                        pending = pending[:0]
+                    if not pending:
+                        sel.unregister(stdin_fd)
+                        close_stdin()
+                    continue
+                try:
+                    data = os.read(key.fd, 1 << 16)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    sel.unregister(key.fd)
+                    open_reads -= 1
+                    continue
+                if key.data == "out":
+                    output.add(data)
+                elif run.protocol_error is None:
+                    try:
+                        frames = reader.feed(data)
+                    except wire.WireError as exc:
+                        run.protocol_error = str(exc)
+                        _kill_group(pid)
+                        continue
+                    if frames:
+                        run.frames.extend(frames)
+                        deadline = time.monotonic() + step_timeout
+                        if any(h.get("type") == "done" for h, _ in frames):
+                            # all results are in: leave a moment for the last output only
+                            finished = True
+                            deadline = time.monotonic() + 1.0
+    finally:
+        sel.close()
+        close_stdin()
+        if run.timed_out or run.protocol_error or finished:
+            _drain(out_r, output)
+        run.output = output.text()
+        run.output_bytes = output.total
+
+
+def _drain(fd: int, output: _Output, budget: float = 0.2) -> None:
+    end = time.monotonic() + budget
+    while time.monotonic() < end:
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            time.sleep(0.01)
+            continue
+        except OSError:
+            return
+        if not data:
+            return
+        output.add(data)
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def _finish(proc: subprocess.Popen, grace: float) -> None:
+    """Let an exec'd worker end (up to ``grace`` s), kill its group, then reap it."""
+    # Wait without reaping, so that the process group id cannot be reused before the kill.
+    end = time.monotonic() + grace
+    if not hasattr(os, "waitid"):  # e.g. macOS: poll (and reap), then kill what is left
+        while proc.poll() is None and time.monotonic() < end:
+            time.sleep(0.002)
+        if proc.returncode is None:
+            _kill_group(proc.pid)
+        proc.wait()
+        return
+    while True:
+        try:
+            info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            break
+        except InterruptedError:  # pragma: no cover
+            continue
+        if info is not None or time.monotonic() >= end:
+            break
+        time.sleep(0.002)
+    _kill_group(proc.pid)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
+        _kill_group(proc.pid)
+        proc.wait()
