@@ -151,7 +151,7 @@ class Solver:
         self.callbacks: list[contracts.Callback] = check_callbacks(callbacks)
         self.diagnose = bool(diagnose)
         if self.diagnose:
-            from handgrad.diagnostics import Monitor
+            from handgrad.diagnostics.monitor import Monitor
 
             if not any(isinstance(cb, Monitor) for cb in self.callbacks):
                 self.callbacks.append(Monitor())
