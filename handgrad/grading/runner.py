@@ -12,7 +12,8 @@ draws only (the student's self-check); ``which="all"`` adds the hidden draws, de
 each check's spec timeout per draw, 1024 MB, ...). ``progress(result, done, total)`` is called
 after each :class:`CheckResult` is ready. ``only`` (check ids) runs just those checks; the
 whole assignment still defines the files and the reference modules a submission may not
-import, so a check means the same alone as among all. It never raises for anything a
+import (with their tuned twins in :mod:`handgrad.fast`, which compute the same answers), so a
+check means the same alone as among all. It never raises for anything a
 submission does.
 
 For many submissions, build one :class:`Grader` (it computes every expected value once) and
@@ -69,6 +70,7 @@ from typing import Any
 
 import numpy as np
 
+from handgrad.fast import TWINS
 from handgrad.grading import draws as draws_mod
 from handgrad.grading import file_policy, sandbox, uids, wire
 from handgrad.grading.interpret import interpret
@@ -90,6 +92,13 @@ __all__ = ["run_checks", "Grader", "CheckResult", "SubmissionResult", "Limits", 
 HIDDEN_SHARE = 0.5            # of a check's points, for its hidden draws (which="all")
 GRADER_VERSION = "1"          # bump when a change can alter scores (part of fingerprints)
 GRADER_MODULES = ("handgrad.gradcheck",)
+
+
+def reference_modules(assignment: Assignment) -> list[str]:
+    """The modules a submission may neither import nor read: the ones the starter stubs and
+    their tuned twins (``handgrad.fast.TWINS``)."""
+    modules = list(assignment.modules)
+    return modules + [TWINS[m] for m in modules if m in TWINS]
 
 
 class SandboxError(RuntimeError):
@@ -157,7 +166,7 @@ class Grader:
         self._versions = versions()
         self._workspace: sandbox.Workspace | None = sandbox.Workspace()
         files = file_policy.policy(
-            assignment.modules,
+            reference_modules(assignment),
             deny=[*deny_read, assignment.folder, self._workspace.path])
         self.protected = list(files.protected)
         self.deny_read = list(files.deny)
@@ -199,7 +208,7 @@ class Grader:
             header = {
                 "type": "request", "kind": check.kind, "module": filename[:-3],
                 "function": check.function, "forward": forward,
-                "reference_modules": list(self.assignment.modules),
+                "reference_modules": reference_modules(self.assignment),
                 "grader_modules": list(GRADER_MODULES),
                 "protected_files": self.protected,
                 "deny_read": self.deny_read, "allow_read": self.allow_read,
