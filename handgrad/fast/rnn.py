@@ -65,7 +65,7 @@ def step_forward(x: np.ndarray, prev_h: np.ndarray, Wx: np.ndarray, Wh: np.ndarr
     next_h += prev_h @ Wh
     next_h += b
     if activation == "tanh":
-        with np.errstate(under="ignore"):     # exp(-2|a|) underflows to 0 where tanh is +-1
+        with np.errstate(under="ignore", over="ignore"):   # tanh64: exp(-2|a|) = 0, tanh +-1
             _tanh_inplace(next_h)
     else:
         np.maximum(next_h, 0, out=next_h)
@@ -119,7 +119,7 @@ def forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np
     h = h.reshape(n, t_steps, -1)               # holds a_t until step t overwrites it with h_t
     rec, work, work2 = np.empty((3, n, h.shape[2]), dtype=h.dtype)  # scratch, one step each
     prev_h = h0
-    with np.errstate(under="ignore"):         # exp(-2|a|) underflows to 0 where tanh is +-1
+    with np.errstate(under="ignore", over="ignore"):   # tanh64: exp(-2|a|) = 0, tanh +-1
         for t in range(t_steps):
             np.matmul(prev_h, Wh, out=rec)      # rec = h_{t-1} @ Wh
             h_t = h[:, t]

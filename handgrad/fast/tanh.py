@@ -31,7 +31,9 @@ def forward(x: np.ndarray) -> tuple[np.ndarray, Cache]:
     if x.dtype == np.float32:
         elementwise(_tanh32, out, x)
     else:
-        with np.errstate(under="ignore"):  # exp(-2|x|) = 0 for |x| > 372: tanh is +-1 there
+        # exp(-2|x|) = 0 for |x| > 372, and -2|x| = -inf beyond half the largest float: tanh
+        # is +-1 there, the right answer, not an error
+        with np.errstate(under="ignore", over="ignore"):
             elementwise(tanh64, out, x, scratch=1)
     return out, out
 
