@@ -155,7 +155,7 @@ def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np
     check.same_dtype(op, x=x, dout=dout)
     n = x.shape[0]
     # BEGIN SOLUTION hint: xhat = (x - mu) * inv_std; see the module docstring for dx
-    xhat = (x - mu) * inv_std
+    xhat = inv_std * (x - mu)
     dbeta = dout.sum(axis=0)
     dgamma = np.sum(dout * xhat, axis=0)
     if mode == "train":

@@ -34,11 +34,11 @@ def forward(pred: np.ndarray, target: np.ndarray,
     delta = float(check.positive_real(op, "delta", delta))  # a NumPy float64 would upcast
     n = pred.size
     # BEGIN SOLUTION hint: r = pred - target; clipped = clip(r, -delta, delta); loss = mean huber(r)
-    r = pred - target
-    clipped = np.clip(r, -delta, delta)
+    residual = pred - target
+    clipped = np.clip(residual, -delta, delta)
     # clipped * (r - clipped / 2) is r**2 / 2 where |r| <= delta and delta * (|r| - delta/2)
     # elsewhere: both pieces in one expression, and no r**2 that could overflow
-    loss = np.mean(clipped * (r - clipped / 2))
+    loss = np.mean(clipped * (residual - clipped / 2))
     # END SOLUTION
     return loss, (clipped, n)
 
@@ -50,6 +50,6 @@ def backward(dout: float | np.floating | np.ndarray,
     g = check.scalar_dout("huber.backward", dout, clipped.dtype) / n
     # BEGIN SOLUTION hint: dpred = dout * clip(pred - target, -delta, delta) / n; dtarget = -dpred
     dpred = clipped * g
-    dtarget = -dpred
+    dtarget = np.negative(dpred)
     # END SOLUTION
     return np.asarray(dpred), np.asarray(dtarget)   # 0-d inputs: arrays, not NumPy scalars
