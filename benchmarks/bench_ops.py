@@ -6,10 +6,12 @@
 
 Every row is verified before it is timed: handgrad's output and every gradient must match
 PyTorch autograd (float64 to 1e-9, float32 to 1e-4, relative to the largest reference entry);
-a row that does not match is reported as a mismatch and not timed. The columns are median
-milliseconds of one forward plus one backward, the ratio handgrad/torch against the speed bar
-(1.2x for the matrix-bound affine and rnn, 1.3x for lstm, 1.5x for attention, 2.0x for
-convolution, 2.5x for the rest) and the ratio handgrad/textbook.
+a row that does not match is reported as a mismatch and not timed. Each row times the module
+``handgrad.fast.fastest`` gives for its op (the tuned twin where there is one, as the models
+use), except the comparison rows of the readable modules (``im2col_*``, ``*_readable``). The
+columns are median milliseconds of one forward plus one backward, the ratio handgrad/torch
+against the speed bar (1.2x for the matrix-bound affine and rnn, 1.3x for lstm, 1.5x for
+attention, 2.0x for convolution, 2.5x for the rest) and the ratio handgrad/textbook.
 See benchmarks/README.md for the method.
 """
 
@@ -26,6 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from handgrad.fast import fastest
 
 try:
     from benchmarks import image_cases, sequence_cases, textbook, timing
@@ -45,7 +49,7 @@ class Case:
     """One op at one shape and dtype: inputs for handgrad and, when asked, the torch version."""
 
     op: str
-    module: str
+    module: str                       # the readable module; its twin is timed unless readable
     shape: str
     bar: float
     args: tuple[Any, ...]             # forward's positional arguments (NumPy)
@@ -56,6 +60,7 @@ class Case:
     torch_setup: Callable[[Any], tuple[Callable[[], Any], Callable[[Any], list[np.ndarray]]]] \
         | None = None
     notes: list[str] = field(default_factory=list)
+    readable: bool = False            # time the readable module itself (a comparison row)
 
 
 def _as_tuple(grads: Any) -> tuple[np.ndarray, ...]:
@@ -303,7 +308,7 @@ def make_case(op: str, dtype: np.dtype, seed: int) -> Case:
 
             return run, convert
 
-        return Case(op, "handgrad.fast.layernorm", "256x1024", MEMORY_BAR, (x, gamma, beta),
+        return Case(op, "handgrad.layers.layernorm", "256x1024", MEMORY_BAR, (x, gamma, beta),
                     {}, dout, ("out", "dx", "dgamma", "dbeta"), torch_setup=setup)
 
     if op in ("spatial_bn", "groupnorm"):
@@ -326,7 +331,7 @@ def make_case(op: str, dtype: np.dtype, seed: int) -> Case:
 
                 return run, convert
 
-            return Case(op, "handgrad.fast.groupnorm", "64x32x16x16 G=8", MEMORY_BAR,
+            return Case(op, "handgrad.layers.groupnorm", "64x32x16x16 G=8", MEMORY_BAR,
                         (x, gamma, beta), {"G": 8}, dout, names, torch_setup=gn_setup)
 
         def sbn_fresh():
@@ -348,7 +353,7 @@ def make_case(op: str, dtype: np.dtype, seed: int) -> Case:
 
             return run, convert
 
-        return Case(op, "handgrad.fast.spatial_batchnorm", "64x32x16x16 train", MEMORY_BAR,
+        return Case(op, "handgrad.layers.spatial_batchnorm", "64x32x16x16 train", MEMORY_BAR,
                     sbn_fresh(), {}, dout, names, fresh_args=sbn_fresh, torch_setup=sbn_setup)
 
     if op == "svm":
@@ -431,10 +436,11 @@ def run_row(op: str, dtype: np.dtype, args: argparse.Namespace, torch: Any,
     row: dict[str, Any] = {"op": op, "shape": case.shape, "dtype": np.dtype(dtype).name,
                            "bar": case.bar if torch is not None else None}
     try:
-        mod = importlib.import_module(case.module)
+        mod = importlib.import_module(case.module) if case.readable else fastest(case.module)
     except Exception as exc:  # a module not written yet, or broken
         row["status"] = f"skipped: {case.module} not importable ({type(exc).__name__}: {exc})"
         return row
+    row["module"] = mod.__name__
     peers: dict[str, Callable[[], Any]] = {}
     hg = numpy_runner(mod, case)
     tb = numpy_runner(textbook.OPS[op], case) if not args.no_textbook else None

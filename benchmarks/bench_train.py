@@ -6,8 +6,9 @@
 The net is 64 -> 100 (ReLU) -> 10 with softmax cross-entropy, trained with Adam, batch size 100.
 It is trained three ways in the same run, from the same initial weights on the same batches:
 
-- ``handgrad loop``: a plain loop over minibatches calling handgrad.layers.affine, relu,
-  handgrad.losses.softmax_cross_entropy and handgrad.optim.adam;
+- ``handgrad loop``: a plain loop over minibatches calling affine, relu,
+  softmax_cross_entropy (the modules ``handgrad.fast.fastest`` gives: the tuned twins where
+  there are any, as the models use) and handgrad.optim.adam;
 - ``handgrad Solver``: handgrad.Solver on handgrad.models.FullyConnectedNet (it also measures
   train and validation accuracy once per epoch, as a real training run does);
 - ``torch``: nn.Linear, nn.ReLU, nn.CrossEntropyLoss and torch.optim.Adam, CPU eager, with as
@@ -109,9 +110,11 @@ def init_params(dtype: np.dtype, seed: int) -> dict[str, np.ndarray]:
 def handgrad_loop(data, perms, init, lr) -> tuple[Callable[[], dict], list[str]]:
     """A callable that trains from ``init`` over ``perms`` and returns the final parameters."""
     notes = []
-    affine = importlib.import_module("handgrad.layers.affine")
-    relu = importlib.import_module("handgrad.layers.relu")
-    sce = importlib.import_module("handgrad.losses.softmax_cross_entropy")
+    from handgrad.fast import fastest
+
+    affine = fastest("handgrad.layers.affine")
+    relu = fastest("handgrad.layers.relu")
+    sce = fastest("handgrad.losses.softmax_cross_entropy")
     adam = None
     for where in ("handgrad.optim", "handgrad.optim.rules"):
         try:

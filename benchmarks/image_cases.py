@@ -1,8 +1,9 @@
 """The image ops' rows of bench_ops.py: convolution and pooling at the shapes of a small convnet.
 
 ``build(op, dtype, rng)`` returns the fields of a ``bench_ops.Case`` (all but the op name).
-The rows time ``handgrad.fast.conv``, the twin the models use, and for comparison the readable
-``handgrad.layers.conv``; the PyTorch peer is ``F.conv2d`` (``F.max_pool2d``,
+The ``conv_*`` rows time the twin of ``handgrad.layers.conv`` (``handgrad.fast.conv``, what
+``handgrad.fast.fastest`` gives the models), the ``im2col_*`` rows for comparison the readable
+``handgrad.layers.conv`` itself; the PyTorch peer is ``F.conv2d`` (``F.max_pool2d``,
 ``F.avg_pool2d``) with autograd, and the textbook peer the im2col convolution and reshape
 pooling of textbook.py.
 """
@@ -16,15 +17,17 @@ import numpy as np
 CONV_BAR = 2.0   # conv forward+backward within 2x of F.conv2d
 POOL_BAR = 2.5
 
-# op name -> (module, (N, C, H, W), filters or None for pooling)
+# op name -> (readable module, (N, C, H, W), filters or None for pooling); the rows named in
+# READABLE time that module itself, the others its twin where it has one
 SHAPES = {
-    "conv_c3": ("handgrad.fast.conv", (64, 3, 32, 32), 32),
-    "conv_c32": ("handgrad.fast.conv", (64, 32, 16, 16), 64),
+    "conv_c3": ("handgrad.layers.conv", (64, 3, 32, 32), 32),
+    "conv_c32": ("handgrad.layers.conv", (64, 32, 16, 16), 64),
     "im2col_c3": ("handgrad.layers.conv", (64, 3, 32, 32), 32),
     "im2col_c32": ("handgrad.layers.conv", (64, 32, 16, 16), 64),
     "maxpool": ("handgrad.layers.maxpool", (64, 32, 32, 32), None),
     "avgpool": ("handgrad.layers.avgpool", (64, 32, 32, 32), None),
 }
+READABLE = ("im2col_c3", "im2col_c32")
 OPS = tuple(SHAPES)
 
 
@@ -58,8 +61,8 @@ def build(op: str, dtype: np.dtype, rng: np.random.Generator) -> dict[str, Any]:
 
             return run, convert
 
-        return dict(module=module, shape=f"{shape} 2x2", bar=POOL_BAR, args=(x,),
-                    kwargs={"size": 2, "stride": 2}, dout=dout, names=("out", "dx"),
+        return dict(module=module, readable=op in READABLE, shape=f"{shape} 2x2", bar=POOL_BAR,
+                    args=(x,), kwargs={"size": 2, "stride": 2}, dout=dout, names=("out", "dx"),
                     torch_setup=pool_setup)
 
     wt = (rng.standard_normal((filters, c, 3, 3)) / np.sqrt(9 * c)).astype(dtype)
@@ -80,6 +83,7 @@ def build(op: str, dtype: np.dtype, rng: np.random.Generator) -> dict[str, Any]:
 
         return run, convert
 
-    return dict(module=module, shape=f"{shape} F{filters}", bar=CONV_BAR, args=(x, wt, b),
-                kwargs={"pad": 1}, dout=dout, names=("out", "dx", "dw", "db"),
+    return dict(module=module, readable=op in READABLE, shape=f"{shape} F{filters}",
+                bar=CONV_BAR, args=(x, wt, b), kwargs={"pad": 1}, dout=dout,
+                names=("out", "dx", "dw", "db"),
                 torch_setup=conv_setup)

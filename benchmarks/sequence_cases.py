@@ -1,8 +1,9 @@
 """The sequence ops' rows of bench_ops.py: the LSTM and multi-head self-attention.
 
 ``build(op, dtype, rng)`` returns the fields of a ``bench_ops.Case`` (all but the op name).
-The ``lstm`` and ``attention`` rows time the tuned twins in ``handgrad.fast`` (what the models
-use), the ``_readable`` rows the modules under ``handgrad.layers``. The PyTorch peers are
+The ``lstm`` and ``attention`` rows time the tuned twins in ``handgrad.fast`` (what
+``handgrad.fast.fastest`` gives the models), the ``_readable`` rows the modules under
+``handgrad.layers`` themselves. The PyTorch peers are
 ``nn.LSTM(batch_first=True)`` with handgrad's weights mapped, and for attention the
 projections as ``x @ W + b`` with ``F.scaled_dot_product_attention`` (what a PyTorch user
 writes), or ``nn.MultiheadAttention`` for the ``attention_mha`` row; all with autograd.
@@ -40,7 +41,7 @@ def _gate_order_to_torch(a: np.ndarray) -> np.ndarray:
     return np.concatenate([i, f, fourth, third], axis=-1)
 
 
-def lstm_case(module: str, dtype: np.dtype, rng: np.random.Generator) -> dict[str, Any]:
+def lstm_case(readable: bool, dtype: np.dtype, rng: np.random.Generator) -> dict[str, Any]:
     n, t_len, d, h = 64, 50, 128, 256
 
     def randn(*shape: int, scale: float = 1.0) -> np.ndarray:
@@ -75,12 +76,13 @@ def lstm_case(module: str, dtype: np.dtype, rng: np.random.Generator) -> dict[st
 
         return run, convert
 
-    return dict(module=module, shape="N64 T50 D128 H256", bar=LSTM_BAR, args=(x, h0, wx, wh, b),
-                kwargs={}, dout=dout, names=("h", "dx", "dh0", "dWx", "dWh", "db"),
+    return dict(module="handgrad.layers.lstm", readable=readable, shape="N64 T50 D128 H256",
+                bar=LSTM_BAR, args=(x, h0, wx, wh, b), kwargs={}, dout=dout,
+                names=("h", "dx", "dh0", "dWx", "dWh", "db"),
                 torch_setup=setup)
 
 
-def attention_case(module: str, dtype: np.dtype, rng: np.random.Generator, causal: bool,
+def attention_case(readable: bool, dtype: np.dtype, rng: np.random.Generator, causal: bool,
                    peer: str = "sdpa") -> dict[str, Any]:
     n, t_len, d_model, heads = 32, 128, 256, 8
 
@@ -153,7 +155,8 @@ def attention_case(module: str, dtype: np.dtype, rng: np.random.Generator, causa
         return run, convert
 
     shape = f"N32 T128 D256 h8{' causal' if causal else ''}{' vs MHA' if peer == 'mha' else ''}"
-    return dict(module=module, shape=shape, bar=ATTENTION_BAR, args=(x, *weights, *biases),
+    return dict(module="handgrad.layers.attention", readable=readable, shape=shape,
+                bar=ATTENTION_BAR, args=(x, *weights, *biases),
                 kwargs={"num_heads": heads, "causal": causal}, dout=dout,
                 names=("out", "dx", "dWq", "dWk", "dWv", "dWo", "dbq", "dbk", "dbv", "dbo"),
                 torch_setup=setup_mha if peer == "mha" else setup)
@@ -161,14 +164,12 @@ def attention_case(module: str, dtype: np.dtype, rng: np.random.Generator, causa
 
 # op name -> the fields of its bench_ops.Case; the readable rows show why the twins exist.
 BUILDERS = {
-    "lstm": lambda dt, rng: lstm_case("handgrad.fast.lstm", dt, rng),
-    "lstm_readable": lambda dt, rng: lstm_case("handgrad.layers.lstm", dt, rng),
-    "attention": lambda dt, rng: attention_case("handgrad.fast.attention", dt, rng, False),
-    "attention_causal": lambda dt, rng: attention_case("handgrad.fast.attention", dt, rng, True),
-    "attention_mha": lambda dt, rng: attention_case("handgrad.fast.attention", dt, rng, False,
-                                                    peer="mha"),
-    "attention_readable": lambda dt, rng: attention_case("handgrad.layers.attention", dt, rng,
-                                                         False),
+    "lstm": lambda dt, rng: lstm_case(False, dt, rng),
+    "lstm_readable": lambda dt, rng: lstm_case(True, dt, rng),
+    "attention": lambda dt, rng: attention_case(False, dt, rng, False),
+    "attention_causal": lambda dt, rng: attention_case(False, dt, rng, True),
+    "attention_mha": lambda dt, rng: attention_case(False, dt, rng, False, peer="mha"),
+    "attention_readable": lambda dt, rng: attention_case(True, dt, rng, False),
 }
 OPS = tuple(BUILDERS)
 

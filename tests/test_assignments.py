@@ -112,7 +112,8 @@ def _secrets(assignment) -> tuple[set[str], list[str]]:
         _, source = starter.module_source(module)
         targets = {c.function for c in assignment.checks if c.module == module}
         stubbed = [r for r in markers.regions(source) if r.function in targets]
-        for r in stubbed:
+        for r in stubbed:   # the regions really have code in them (one line may be all it takes)
+            assert any(line.strip() for line in r.solution_lines), f"{module}: empty region"
             secrets |= {" ".join(line.split()) for line in r.solution_lines}
         lines = source.splitlines()
         inside = {n for r in stubbed for n in range(r.begin, r.end + 1)}
@@ -126,7 +127,7 @@ def test_starter_contains_no_reference_solution_line(name, starters):
     assignment = spec.load(ROOT / name)
     folder = starters[name]
     secrets, listed = _secrets(assignment)
-    assert len(listed) >= 3 * len(assignment.modules)  # the regions really have code in them
+    assert listed                   # something to look for (_secrets checks every region)
     written = sorted(p for p in folder.rglob("*") if p.is_file())
     assert {p.name for p in written} >= {"handout.md", "assignment.toml", "README.md"}
     for path in written:

@@ -180,9 +180,11 @@ def test_one_wrong_function_fails_alone_with_a_hint(basics_solved, tmp_path, cap
     shutil.copytree(basics_solved, folder)
     path = folder / "sigmoid.py"
     text = path.read_text()
-    # the local gradient doubled: off by a factor of 2
-    wrong = text.replace("        dx *= dout\n", "        dx *= dout\n        dx *= 2.0\n", 1)
-    assert wrong != text
+    # the local gradient doubled: off by a factor of 2 (the last such line: the code, not the
+    # docstring)
+    head, found, tail = text.rpartition("    dx = dout * out * (1 - out)\n")
+    assert found
+    wrong = head + "    dx = 2.0 * dout * out * (1 - out)\n" + tail
     path.write_text(wrong)
     assert cli.main(["check", str(folder)]) == 1
     out = capsys.readouterr().out

@@ -44,7 +44,12 @@ def both(name, args, kwargs, dout):
 def assert_same(got, ref, dtype, label):
     assert got.dtype == ref.dtype == dtype, label
     assert got.shape == ref.shape, label
-    np.testing.assert_allclose(got, ref, **TOL[dtype], err_msg=label)
+    # atol relative to the largest entry: sums over 10^4 float32 terms (dgamma, dbeta) in
+    # another order differ by more than rtol in their smaller entries
+    tol = TOL[dtype]
+    scale = max(1.0, float(np.max(np.abs(ref), initial=0.0)))
+    np.testing.assert_allclose(got, ref, rtol=tol["rtol"], atol=tol["atol"] * scale,
+                               err_msg=label)
 
 
 CASES = [

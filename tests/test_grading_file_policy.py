@@ -214,7 +214,9 @@ def test_reference_elsewhere(tmp_path: Path, layout: str) -> None:
         shutil.rmtree(base, ignore_errors=True)
     real_base = str(base.resolve()) + os.sep
     assert out["handgrad"].startswith(real_base)
-    assert [p.startswith(real_base) for p in out["protected"]] == [True, True, True]
+    # affine, relu and clipping as installed, and relu's tuned twin (the same answers)
+    assert [p.startswith(real_base) for p in out["protected"]] == [True] * 4
+    assert any(p.endswith(os.path.join("handgrad", "fast", "relu.py")) for p in out["protected"])
     other = out["results"]["read_other_submissions"]
     assert {cid: s for cid, (s, _) in other.items()} == {
         "affine_backward": "passed", "relu_backward": "passed", "clip_grad_norm": "passed"

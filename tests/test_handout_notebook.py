@@ -208,13 +208,22 @@ def test_the_notebook_table_is_validated(tmp_path, table, message):
         spec.load(mini_with_notebook(tmp_path, table))
 
 
+def _as_affine(folder):
+    """The mini assignment stubbing affine.backward instead of relu.backward (relu's one-line
+    solution is also written in its module docstring, so the starter shows it anyway)."""
+    for name in ("assignment.toml", "handout.md"):
+        path = folder / name
+        path.write_text(path.read_text().replace("relu", "affine").replace("ReLU", "Affine"))
+    return folder
+
+
 def test_a_solution_line_in_an_extra_cell_is_refused_naming_the_cell(tmp_path):
     region = next(r for r in starter.stub_module(
-        "handgrad.layers.relu", list(spec.load(mini_with_notebook(tmp_path, "")).checks),
-        []).regions)
+        "handgrad.layers.affine",
+        list(spec.load(_as_affine(mini_with_notebook(tmp_path, ""))).checks), []).regions)
     secret = region.solution_lines[0].strip()
-    folder = mini_with_notebook(tmp_path, '[notebook]\ncells = "cells.py"\n',
-                                f"# %%\n{secret}\n")
+    folder = _as_affine(mini_with_notebook(tmp_path, '[notebook]\ncells = "cells.py"\n',
+                                           f"# %%\n{secret}\n"))
     with pytest.raises(StarterError, match=r"handout\.ipynb cell \d+:1: "):
         starter.build(spec.load(folder))
 

@@ -8,8 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from handgrad import _blocks
-from handgrad.fast import _parts
+from handgrad.fast import _blocks, _parts
 from handgrad.fast import attention as fast_attention
 from handgrad.fast import lstm as fast_lstm
 from handgrad.layers import attention, lstm

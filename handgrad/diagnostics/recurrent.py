@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 
 from handgrad.diagnostics._plain import plain
-from handgrad.layers import rnn
+from handgrad.fast.twins import fastest
+
+rnn = fastest("handgrad.layers.rnn")   # the tuned twin: same results, faster
 
 EXPLODING_RATIO = 1e2
 VANISHING_RATIO = 1e-2

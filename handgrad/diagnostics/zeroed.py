@@ -15,7 +15,6 @@ Two measures:
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from handgrad.diagnostics._plain import plain
+from handgrad.fast.twins import fastest
 
 # Losses :func:`model_output_gradients` can run, by the ``loss_name`` a model declares.
 LOSS_MODULES = {
@@ -111,7 +111,7 @@ def model_output_gradients(model: Any, X: np.ndarray, y: np.ndarray) -> np.ndarr
     name = getattr(model, "loss_name", None)
     if name not in LOSS_MODULES:
         return None
-    module = importlib.import_module(LOSS_MODULES[name])
+    module = fastest(LOSS_MODULES[name])
     scores = model.loss(X)
     if getattr(model, "task", "classification") == "regression":
         y = np.asarray(y).reshape(scores.shape).astype(scores.dtype, copy=False)

@@ -9,7 +9,7 @@ computation there, matrix products included, while BLAS is limited to one thread
 (``threadpoolctl``): every core then runs its slice from start to end, and nothing spins.
 
 The slices depend only on the batch size and the number of threads
-(:func:`handgrad._blocks.get_num_threads`, ``HANDGRAD_NUM_THREADS``); the same call gives the
+(:func:`handgrad.fast._blocks.get_num_threads`, ``HANDGRAD_NUM_THREADS``); the same call gives the
 same slices, so results are reproducible bit for bit. Sums over the batch (weight gradients)
 are formed per slice and added in slice order by the caller. Without ``threadpoolctl``, or
 inside a slice already, there is one slice and BLAS keeps its own threads.
@@ -23,7 +23,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from handgrad._blocks import get_num_threads
+from handgrad.fast._blocks import get_num_threads
 
 try:
     from threadpoolctl import ThreadpoolController

@@ -16,10 +16,14 @@ attention's makers in :mod:`handgrad.gradcheck.sequence_inputs`), the ReLU RNN's
 :mod:`handgrad.gradcheck.rnn_kinks`, max pooling's (ties in a window) in
 :mod:`handgrad.gradcheck.pool_kinks`; max pooling draws well-separated values, so that no
 window holds a near-tie.
+
+Every entry of an op that has a tuned twin in :mod:`handgrad.fast` (its ``TWINS`` map) gets a
+generated twin entry named ``<name>_fast``, with the same inputs computed by the twin.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from handgrad.fast.twins import TWINS
 from handgrad.gradcheck import pool_kinks, rnn_kinks, sequence_inputs
 from handgrad.gradcheck.outputs import packed
 from handgrad.gradcheck.sampling import (
@@ -125,7 +130,7 @@ register(OpSpec(
     dims={"N": 3, "d1": 4, "d2": 2, "M": 5}, arg_names=("x", "w", "b"),
     description="x (N, d1, d2) flattened to (N, d1*d2) @ w + b", tags=("layer",)))
 
-# --- handgrad.layers.attention (and its twin handgrad.fast.attention) --------------------
+# --- handgrad.layers.attention -----------------------------------------------------------
 
 _ATTENTION_ARGS = ("x", "Wq", "Wk", "Wv", "Wo", "bq", "bk", "bv", "bo")
 _ATTENTION_VARIANTS = (  # name, maker, description
@@ -141,10 +146,6 @@ for _name, _maker, _about in _ATTENTION_VARIANTS:
         name=_name, module="handgrad.layers.attention", make_inputs=_maker,
         dims={"N": 3, "T": 4, "heads": 2, "d": 5}, arg_names=_ATTENTION_ARGS,
         description=_about, tags=("layer", "sequence")))
-    register(OpSpec(
-        name=f"{_name}_fast", module="handgrad.fast.attention", make_inputs=_maker,
-        dims={"N": 3, "T": 4, "heads": 2, "d": 5}, arg_names=_ATTENTION_ARGS,
-        description=f"the tuned twin of {_name}", tags=("layer", "sequence", "fast")))
 register(OpSpec(
     name="attention_t1", module="handgrad.layers.attention",
     make_inputs=sequence_inputs.attention(), dims={"N": 3, "T": 1, "heads": 2, "d": 4},
@@ -260,7 +261,7 @@ register(OpSpec(
     arg_names=("x", "dropout_param"), description="dropout in test mode: the identity",
     tags=("layer",)))
 
-# --- handgrad.layers.conv, handgrad.layers.conv_naive and handgrad.fast.conv --------------
+# --- handgrad.layers.conv and handgrad.layers.conv_naive ----------------------------------
 
 # Convolution variants: (name suffix, kernel (HH, WW), stride, pad, what it exercises). Sizes
 # are the output's (Ho, Wo), so the filter always fits and the stride tiles:
@@ -272,8 +273,7 @@ CONV_VARIANTS = (
     ("_1x1", (1, 1), 1, 0, "1x1 filters (more filters than rows of im2col)"),
 )
 CONV_MODULES = (("conv", "handgrad.layers.conv", "im2col"),
-                ("conv_naive", "handgrad.layers.conv_naive", "loop over output positions"),
-                ("fast_conv", "handgrad.fast.conv", "tuned twin"))
+                ("conv_naive", "handgrad.layers.conv_naive", "loop over output positions"))
 
 
 def _conv_inputs(kernel: tuple[int, int], stride: int, pad: int | tuple[int, int]
@@ -315,7 +315,7 @@ register(OpSpec(
     dims={"N": 3, "T": 4, "V": 7, "D": 5}, arg_names=("idx", "W"),
     description="row lookup W[idx]; repeated indices accumulate", tags=("layer",)))
 
-# --- handgrad.layers.lstm (and its twin handgrad.fast.lstm) ------------------------------
+# --- handgrad.layers.lstm ----------------------------------------------------------------
 
 _LSTM_ARGS = ("x", "h0", "Wx", "Wh", "b")
 _LSTM_VARIANTS = (  # name, sizes, description
@@ -327,10 +327,6 @@ for _name, _dims, _about in _LSTM_VARIANTS:
     register(OpSpec(
         name=_name, module="handgrad.layers.lstm", make_inputs=sequence_inputs.lstm, dims=_dims,
         arg_names=_LSTM_ARGS, description=_about, tags=("layer", "sequence")))
-    register(OpSpec(
-        name=f"{_name}_fast", module="handgrad.fast.lstm", make_inputs=sequence_inputs.lstm,
-        dims=_dims, arg_names=_LSTM_ARGS, description=f"the tuned twin of {_name}",
-        tags=("layer", "sequence", "fast")))
 register(OpSpec(
     name="lstm_step", module="handgrad.layers.lstm", make_inputs=sequence_inputs.lstm_step,
     dims={"N": 3, "D": 5, "H": 4}, arg_names=("x", "prev_h", "prev_c", "Wx", "Wh", "b"),
@@ -381,11 +377,6 @@ register(OpSpec(
     arg_names=_NORM_ARGS, description="group normalization with G = C (instance normalization)",
     tags=("layer", "image")))
 
-register(OpSpec(
-    name="groupnorm_fast", module="handgrad.fast.groupnorm", make_inputs=_groupnorm_inputs("G"),
-    dims={"N": 3, "G": 2, "Cg": 4, "H": 5, "W": 6}, arg_names=_NORM_ARGS,
-    description="the tuned twin of groupnorm", tags=("layer", "image", "fast")))
-
 
 # --- handgrad.layers.layernorm ------------------------------------------------------------
 
@@ -410,10 +401,6 @@ register(OpSpec(
     make_inputs=_layernorm_inputs, dims={"N": 3, "T": 4, "D": 5}, arg_names=_NORM_ARGS,
     description="layer normalization of (N, T, D) over the last axis",
     tags=("layer", "sequence")))
-register(OpSpec(
-    name="layernorm_fast", module="handgrad.fast.layernorm", make_inputs=_layernorm_inputs,
-    dims={"N": 3, "T": 4, "D": 5}, arg_names=_NORM_ARGS,
-    description="the tuned twin of layernorm, on (N, T, D)", tags=("layer", "fast")))
 
 
 # --- handgrad.layers.relu -----------------------------------------------------------------
@@ -563,17 +550,6 @@ register(OpSpec(
     description="spatial batch normalization, test mode (running statistics)",
     tags=("layer", "image")))
 
-register(OpSpec(
-    name="spatial_batchnorm_fast", module="handgrad.fast.spatial_batchnorm",
-    make_inputs=_spatial_batchnorm_inputs("train"), dims={"N": 3, "C": 4, "H": 2, "W": 5},
-    arg_names=("x", "gamma", "beta", "bn_param"), batch_coupled=True,
-    description="the tuned twin of spatial_batchnorm, train mode", tags=("layer", "image", "fast")))
-register(OpSpec(
-    name="spatial_batchnorm_test_fast", module="handgrad.fast.spatial_batchnorm",
-    make_inputs=_spatial_batchnorm_inputs("test"), dims={"N": 3, "C": 4, "H": 2, "W": 5},
-    arg_names=("x", "gamma", "beta", "bn_param"),
-    description="the tuned twin of spatial_batchnorm, test mode", tags=("layer", "image", "fast")))
-
 # --- handgrad.layers.tanh -----------------------------------------------------------------
 
 def _tanh_inputs(rng: np.random.Generator, dims: Mapping[str, int], dtype: np.dtype):
@@ -720,3 +696,21 @@ register(OpSpec(
     kink_distance=_clipped_error_kinks, batch_coupled=True,
     description=f"half mean of clip(pred - target, -c, c)**2, c={CLIPPED_ERROR_CLIP}; zero "
                 f"gradient beyond the clip", tags=("loss", "kinked")))
+
+
+# --- the tuned twins in handgrad.fast -------------------------------------------------------
+# Every entry of a readable module that has a twin (handgrad.fast.TWINS) gets a twin entry,
+# ``<name>_fast``: the same inputs, sizes and kinks, computed by the twin. Generated here, after
+# all the readable entries, so that a new twin or a new variant of an op is checked without
+# another hand-written entry.
+
+def twin_entry(spec: OpSpec) -> OpSpec:
+    """The entry of ``spec``'s op computed by its tuned twin (``spec.module`` must have one)."""
+    return dataclasses.replace(
+        spec, name=f"{spec.name}_fast", module=TWINS[spec.module],
+        description=f"the tuned twin of {spec.name}: {spec.description}",
+        tags=(*spec.tags, "fast"))
+
+
+for _spec in [s for s in REGISTRY.values() if s.module in TWINS]:
+    register(twin_entry(_spec))

@@ -53,15 +53,13 @@ DEFAULT_MOMENTUM = 0.9
 Cache = tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
-            bn_param: MutableMapping[str, Any]) -> tuple[np.ndarray, Cache]:
-    """Normalize ``x`` (N, D) per feature, then scale by ``gamma`` and shift by ``beta`` (D,).
-
-    Returns ``(out, cache)`` with out of shape (N, D). In train mode (N >= 2) the batch
-    statistics are used and ``bn_param["running_mean"]`` / ``["running_var"]`` are updated in
-    place; in test mode the running statistics are used. See the module docstring for the keys.
-    """
-    op = "batchnorm.forward"
+def check_inputs(op: str, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+                 bn_param: MutableMapping[str, Any]) -> tuple[str, float, float, np.ndarray,
+                                                              np.ndarray]:
+    """Check forward's arguments (x (N, D), gamma and beta (D,) in x's dtype, bn_param as the
+    module docstring says, creating absent running statistics; N >= 2 in train mode); return
+    ``(mode, eps, momentum, running_mean, running_var)``. Raises the op contract's errors,
+    naming ``op``."""
     check.float_array(op, "x", x, ndim=2)
     check.float_array(op, "gamma", gamma, ndim=1)
     check.float_array(op, "beta", beta, ndim=1)
@@ -71,36 +69,41 @@ def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     check.shape_is(op, "beta", beta, (d,), "to match x's features")
     mode, eps, momentum, running_mean, running_var = check.bn_param(
         op, bn_param, d, dtype, default_eps=DEFAULT_EPS, default_momentum=DEFAULT_MOMENTUM)
+    if mode == "train" and n < 2:
+        raise ValueError(f"{op}: train mode needs a batch of at least 2 examples to "
+                         f"estimate the variance, got x of shape {x.shape}")
+    if mode == "test" and np.any(running_var < 0):
+        raise ValueError(f"{op}: bn_param['running_var'] has negative entries; a variance "
+                         f"cannot be negative")
+    return mode, eps, momentum, running_mean, running_var
 
+
+def forward(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+            bn_param: MutableMapping[str, Any]) -> tuple[np.ndarray, Cache]:
+    """Normalize ``x`` (N, D) per feature, then scale by ``gamma`` and shift by ``beta`` (D,).
+
+    Returns ``(out, cache)`` with out of shape (N, D). In train mode (N >= 2) the batch
+    statistics are used and ``bn_param["running_mean"]`` / ``["running_var"]`` are updated in
+    place; in test mode the running statistics are used. See the module docstring for the keys.
+    """
+    mode, eps, momentum, running_mean, running_var = check_inputs(
+        "batchnorm.forward", x, gamma, beta, bn_param)
     if mode == "train":
-        if n < 2:
-            raise ValueError(f"{op}: train mode needs a batch of at least 2 examples to "
-                             f"estimate the variance, got x of shape {x.shape}")
         # BEGIN SOLUTION hint: mu, biased var, inv_std, out; update the running stats in place
-        ones = np.ones(n, dtype=dtype)
-        mu = ones @ x                               # column sums as one BLAS call
-        mu *= 1.0 / n
-        out = np.subtract(x, mu)                    # x - mu, scaled and shifted in place below
-        var = np.einsum("ij,ij->j", out, out)       # sum of squares without a temporary
-        var *= 1.0 / n
+        mu = x.mean(axis=0)                             # (D,)
+        var = np.mean((x - mu) ** 2, axis=0)            # (D,), biased
+        # in place: the caller's bn_param holds these arrays
         running_mean *= momentum
-        running_mean += (1.0 - momentum) * mu
+        running_mean += (1 - momentum) * mu
         running_var *= momentum
-        running_var += (1.0 - momentum) * var
-        var += eps
-        inv_std = np.sqrt(var, out=var)
-        np.reciprocal(inv_std, out=inv_std)
-        out *= gamma * inv_std
-        out += beta
+        running_var += (1 - momentum) * var
+        inv_std = 1 / np.sqrt(var + eps)
+        out = gamma * (x - mu) * inv_std + beta
         # END SOLUTION
     else:
         mu = running_mean.copy()                    # later train calls update the dict's array
-        inv_std = running_var + eps
-        np.sqrt(inv_std, out=inv_std)
-        np.reciprocal(inv_std, out=inv_std)
-        out = np.subtract(x, mu)
-        out *= gamma * inv_std
-        out += beta
+        inv_std = 1 / np.sqrt(running_var + eps)
+        out = gamma * (x - mu) * inv_std + beta
     return out, (mode, x, mu, inv_std, gamma)
 
 
@@ -113,19 +116,12 @@ def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np
     check.same_dtype(op, x=x, dout=dout)
     n = x.shape[0]
     # BEGIN SOLUTION hint: rebuild xhat from the cache; in train mode each x moves mu and var too
-    ones = np.ones(n, dtype=dout.dtype)
-    dbeta = ones @ dout                             # column sums as one BLAS call
-    dx = np.subtract(x, mu)                         # x - mu = xhat / inv_std, reused as dx
-    dgamma = np.einsum("ij,ij->j", dout, dx)
-    dgamma *= inv_std
-    scale = gamma * inv_std                         # d out / d x at fixed statistics
+    xhat = inv_std * (x - mu)
+    dbeta = dout.sum(axis=0)
+    dgamma = np.sum(dout * xhat, axis=0)
     if mode == "train":
-        # dx = scale * (dout - (dbeta + xhat * dgamma) / N), in four passes over (N, D)
-        dx *= inv_std * dgamma * (1.0 / n)
-        dx += dbeta * (1.0 / n)
-        np.subtract(dout, dx, out=dx)
-        dx *= scale
+        dx = gamma * inv_std / n * (n * dout - dbeta - xhat * dgamma)
     else:
-        np.multiply(dout, scale, out=dx)
+        dx = gamma * inv_std * dout
     # END SOLUTION
     return dx, dgamma, dbeta

@@ -9,13 +9,11 @@ up; rows nobody looked up get zero::
 
     dW[v] = sum over (n, t) with idx[n, t] == v of dout[n, t]     # (V, D)
 
-The scatter-add is done by sorting the indices once and summing each run of equal indices
-with ``np.add.reduceat``; on this project's benchmark machine that is 3-5x faster than
-``np.add.at`` for character-level sizes (N=100, T=50, V=62, D=64) and no slower for large
-vocabularies.
+``np.add.at`` does the scatter-add: unlike ``dW[idx] += dout``, it adds every repeated index.
 END DERIVATION
 
 ``idx`` holds integers, so it gets no gradient: ``backward`` returns ``dW`` alone.
+:mod:`handgrad.fast.embedding` is a tuned twin with the same contract.
 """
 
 from __future__ import annotations
@@ -59,13 +57,7 @@ def backward(dout: np.ndarray, cache: Cache) -> np.ndarray:
         raise TypeError(f"embedding.backward: dout has dtype {dout.dtype} but W has dtype "
                         f"{dtype}; pass all float inputs in one dtype")
     # BEGIN SOLUTION hint: which row of W did each position read? two positions may read one row
-    flat = idx.reshape(-1)
-    rows = dout.reshape(-1, w_shape[1])
-    order = np.argsort(flat, kind="stable")
-    sorted_idx = flat[order]
-    starts = np.flatnonzero(np.concatenate(([True], sorted_idx[1:] != sorted_idx[:-1])))
     dW = np.zeros(w_shape, dtype=dtype)
-    if flat.size:
-        dW[sorted_idx[starts]] = np.add.reduceat(rows[order], starts, axis=0)
+    np.add.at(dW, idx, dout)
     # END SOLUTION
     return dW

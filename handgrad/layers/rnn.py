@@ -22,6 +22,8 @@ steps is one (N*T, D) @ (D, H) product in ``forward``, and ``dWx``, ``dx``, ``db
 single large products over all steps in ``backward``.
 END DERIVATION
 
+:mod:`handgrad.fast.rnn` is a tuned twin with the same contract.
+
 The cache of ``forward`` holds the returned ``h`` (not a copy): do not modify ``h`` in place before
 calling ``backward``.
 """
@@ -31,7 +33,6 @@ from __future__ import annotations
 import numpy as np
 
 from handgrad import _validation as check
-from handgrad.layers._tanh_kernel import tanh64
 
 ACTIVATIONS = ("tanh", "relu")
 
@@ -41,23 +42,7 @@ StepCache = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, st
 Cache = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]
 
 
-def _tanh_inplace(a: np.ndarray, work: np.ndarray | None = None,
-                  one_plus_e: np.ndarray | None = None) -> None:
-    """``a = tanh(a)`` in place; ``work``, ``one_plus_e``: C-contiguous scratch shaped like a.
-
-    float32 uses ``np.tanh``. For float64, ``np.tanh`` is several times slower than ``np.exp`` on
-    CPUs without AVX-512, and the time steps of the forward pass are dominated by it, so it is
-    computed from ``exp`` by :func:`handgrad.layers._tanh_kernel.tanh64`.
-    """
-    if a.dtype != np.float64:
-        np.tanh(a, out=a)
-        return
-    if work is None or one_plus_e is None:
-        work, one_plus_e = np.empty((2, *a.shape))
-    tanh64(a, a, one_plus_e, work)
-
-
-def _check_params(op: str, d: int, h_name: str, h: np.ndarray, x: np.ndarray,
+def check_params(op: str, d: int, h_name: str, h: np.ndarray, x: np.ndarray,
                   Wx: np.ndarray, Wh: np.ndarray, b: np.ndarray, activation: str) -> None:
     """Check that Wx (D, H), Wh (H, H), b (H,) match x's D and the hidden state's H."""
     check.float_array(op, "Wx", Wx, ndim=2)
@@ -90,16 +75,10 @@ def step_forward(x: np.ndarray, prev_h: np.ndarray, Wx: np.ndarray, Wh: np.ndarr
     if prev_h.shape[0] != x.shape[0]:
         raise ValueError(f"{op}: prev_h must have shape (N, H) with N = {x.shape[0]} to match "
                          f"x, got {prev_h.shape}")
-    _check_params(op, x.shape[1], "prev_h", prev_h, x, Wx, Wh, b, activation)
+    check_params(op, x.shape[1], "prev_h", prev_h, x, Wx, Wh, b, activation)
     # BEGIN SOLUTION hint: the one-step formula above, with the activation named by `activation`
-    next_h = x @ Wx
-    next_h += prev_h @ Wh
-    next_h += b
-    if activation == "tanh":
-        with np.errstate(under="ignore"):     # exp(-2|a|) underflows to 0 where tanh is +-1
-            _tanh_inplace(next_h)
-    else:
-        np.maximum(next_h, 0, out=next_h)
+    a = x @ Wx + prev_h @ Wh + b
+    next_h = np.tanh(a) if activation == "tanh" else np.maximum(a, 0)
     # END SOLUTION
     return next_h, (x, prev_h, Wx, Wh, next_h, activation)
 
@@ -114,11 +93,9 @@ def step_backward(dnext_h: np.ndarray, cache: StepCache
     check.same_dtype(op, x=x, dnext_h=dnext_h)
     # BEGIN SOLUTION hint: first the gradient at the pre-activation, from the cached next_h
     if activation == "tanh":
-        da = np.multiply(next_h, next_h)
-        np.subtract(1, da, out=da)
-        da *= dnext_h
+        da = dnext_h * (1 - next_h ** 2)
     else:
-        da = np.multiply(dnext_h, next_h > 0)
+        da = dnext_h * (next_h > 0)
     dx = da @ Wx.T
     dprev_h = da @ Wh.T
     dWx = x.T @ da
@@ -146,24 +123,16 @@ def forward(x: np.ndarray, h0: np.ndarray, Wx: np.ndarray, Wh: np.ndarray, b: np
     if h0.shape[0] != n:
         raise ValueError(f"{op}: h0 must have shape (N, H) with N = {n} to match x, "
                          f"got {h0.shape}")
-    _check_params(op, d, "h0", h0, x, Wx, Wh, b, activation)
+    check_params(op, d, "h0", h0, x, Wx, Wh, b, activation)
     x2d = x.reshape(n * t_steps, d)
     # BEGIN SOLUTION hint: project the inputs of all steps in one product, then loop over time
-    h = x2d @ Wx                                # input projection of every step in one GEMM
-    h += b
-    h = h.reshape(n, t_steps, -1)               # holds a_t until step t overwrites it with h_t
-    rec, work, work2 = np.empty((3, n, h.shape[2]), dtype=h.dtype)  # scratch, one step each
+    x_proj = (x2d @ Wx + b).reshape(n, t_steps, -1)    # the input part of every step's a_t
+    h = np.empty_like(x_proj)                           # (N, T, H)
     prev_h = h0
-    with np.errstate(under="ignore"):         # exp(-2|a|) underflows to 0 where tanh is +-1
-        for t in range(t_steps):
-            np.matmul(prev_h, Wh, out=rec)      # rec = h_{t-1} @ Wh
-            h_t = h[:, t]
-            h_t += rec
-            if activation == "tanh":
-                _tanh_inplace(h_t, work, work2)
-            else:
-                np.maximum(h_t, 0, out=h_t)
-            prev_h = h_t
+    for t in range(t_steps):
+        a = x_proj[:, t] + prev_h @ Wh                  # (N, H)
+        h[:, t] = np.tanh(a) if activation == "tanh" else np.maximum(a, 0)
+        prev_h = h[:, t]
     # END SOLUTION
     return h, (x2d, h0, Wx, Wh, h, activation)
 
@@ -186,37 +155,25 @@ def backward(dh: np.ndarray, cache: Cache, *, return_hidden_grads: bool = False
     # When requested, hidden_grads[:, t] must receive dL/dh_t (see the docstring).
     hidden_grads = np.zeros_like(h) if return_hidden_grads else None
     # BEGIN SOLUTION hint: loop from the last step to the first; what else reaches h_t but dh?
-    # da[:, t] = dL/da_t. It first holds f'(a_t), computed for all steps in one pass.
-    da = np.empty_like(h)
-    if activation == "tanh":
-        np.multiply(h, h, out=da)
-        np.subtract(1, da, out=da)
-    else:
-        np.greater(h, 0, out=da)
-    grad = np.empty((n, n_h), dtype=h.dtype)    # dL/dh_t, the total gradient reaching h_t
+    da = np.empty_like(h)                               # (N, T, H): dL/da_t of every step
+    dnext_h = np.zeros_like(h0)                         # gradient from step t + 1 into h_t
     for t in range(t_steps - 1, -1, -1):
-        if t == t_steps - 1:
-            np.copyto(grad, dh[:, t])
-        else:
-            np.matmul(da[:, t + 1], Wh.T, out=grad)
-            grad += dh[:, t]
+        dh_t = dh[:, t] + dnext_h                       # all the gradient reaching h_t
         if hidden_grads is not None:
-            hidden_grads[:, t] = grad
-        da[:, t] *= grad
-    dh0 = da[:, 0] @ Wh.T
+            hidden_grads[:, t] = dh_t
+        if activation == "tanh":
+            da[:, t] = dh_t * (1 - h[:, t] ** 2)
+        else:
+            da[:, t] = dh_t * (h[:, t] > 0)
+        dnext_h = da[:, t] @ Wh.T
+    dh0 = dnext_h
     da2d = da.reshape(n * t_steps, n_h)
     dx = (da2d @ Wx.T).reshape(n, t_steps, -1)
     dWx = x2d.T @ da2d
-    db = np.ones(n * t_steps, dtype=da.dtype) @ da2d
-    # dWh = sum_t h_{t-1}.T @ da_t. In the flat (N*T, H) layout, row r of h2d is followed by
-    # row r + 1 of da2d, the next step of the same sequence, except where a sequence ends and
-    # the next begins: h2d[:-1].T @ da2d[1:] pairs h_{T-1} of sequence i with da_0 of sequence
-    # i + 1 there. The second product removes those pairs and adds the h0 terms instead.
-    h2d = h.reshape(n * t_steps, n_h)
-    dWh = h2d[:-1].T @ da2d[1:]
-    first_prev = h0.copy()                      # h_{-1} for step 0, minus the wrong pairs
-    first_prev[1:] -= h[:-1, -1]
-    dWh += first_prev.T @ da[:, 0]
+    db = da2d.sum(axis=0)
+    # h_{t-1} of every step: h0, then h shifted by one step, as one (N*T, H) matrix
+    prev_h = np.concatenate([h0[:, None], h[:, :-1]], axis=1).reshape(n * t_steps, n_h)
+    dWh = prev_h.T @ da2d
     # END SOLUTION
     if hidden_grads is not None:  # return_hidden_grads
         return dx, dh0, dWx, dWh, db, hidden_grads

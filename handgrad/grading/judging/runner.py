@@ -12,7 +12,8 @@ public draws only (the student's self-check); ``which="all"`` adds the hidden dr
 each check's spec timeout per draw, 1024 MB, ...). ``progress(result, done, total)`` is called
 after each :class:`CheckResult` is ready. ``only`` (check ids) runs just those checks; the
 whole assignment still defines the files and the reference modules a submission may not
-import, so a check means the same alone as among all. It never raises for anything a
+import (with their tuned twins in :mod:`handgrad.fast`, which compute the same answers), so a
+check means the same alone as among all. It never raises for anything a
 submission does.
 
 For many submissions, build one :class:`Grader` (it computes every expected value once) and
@@ -71,6 +72,7 @@ from typing import Any
 
 import numpy as np
 
+from handgrad.fast.twins import TWINS
 from handgrad.grading.authoring.spec import Assignment, Check, student_files
 from handgrad.grading.judging import draws as draws_mod
 from handgrad.grading.judging.interpret import interpret
@@ -86,6 +88,13 @@ __all__ = ["run_checks", "Grader", "CheckResult", "SubmissionResult", "Limits", 
 HIDDEN_SHARE = 0.5            # of a check's points, for its hidden draws (which="all")
 GRADER_VERSION = "1"          # bump when a change can alter scores (part of fingerprints)
 GRADER_MODULES = ("handgrad.gradcheck",)
+
+
+def reference_modules(assignment: Assignment) -> list[str]:
+    """The modules a submission may neither import nor read: the ones the starter stubs and
+    their tuned twins (``handgrad.fast.TWINS``)."""
+    modules = list(assignment.modules)
+    return modules + [TWINS[m] for m in modules if m in TWINS]
 
 
 class SandboxError(RuntimeError):
@@ -153,7 +162,7 @@ class Grader:
         self._versions = versions()
         self._workspace: process.Workspace | None = process.Workspace()
         files = file_policy.policy(
-            assignment.modules,
+            reference_modules(assignment),
             deny=[*deny_read, assignment.folder, self._workspace.path])
         self.protected = list(files.protected)
         self.deny_read = list(files.deny)
@@ -195,7 +204,7 @@ class Grader:
             header = {
                 "type": "request", "kind": check.kind, "module": filename[:-3],
                 "function": check.function, "forward": forward,
-                "reference_modules": list(self.assignment.modules),
+                "reference_modules": reference_modules(self.assignment),
                 "grader_modules": list(GRADER_MODULES),
                 "protected_files": self.protected,
                 "deny_read": self.deny_read, "allow_read": self.allow_read,

@@ -59,7 +59,7 @@ PRELOAD = ("math", "cmath", "random", "functools", "itertools", "collections",
            "importlib.util", "threading", "types", "weakref", "array", "struct", "inspect",
            "traceback", "logging", "pathlib", "io", "queue", "pprint", "reprlib", "datetime",
            "hashlib", "keyword", "linecache", "tokenize", "concurrent.futures", "contextvars",
-           "handgrad.validation", "handgrad._validation", "handgrad._blocks", "unittest",
+           "handgrad.validation", "handgrad._validation", "handgrad.fast._blocks", "unittest",
            "difflib", "pprint",
            "stringprep", "subprocess", "numpy.testing", "encodings.idna", "encodings.latin_1",
            "encodings.ascii", "encodings.utf_8_sig", "encodings.cp1252")

@@ -19,7 +19,9 @@ def tanh64(out: np.ndarray, x: np.ndarray, one_plus_e: np.ndarray,
 
     ``one_plus_e`` and ``work`` are C-contiguous scratch arrays shaped like x. Without ``work``
     the result is built in ``out``, which must then be C-contiguous and not ``x``. Call it under
-    ``np.errstate(under="ignore")``: ``exp(-2|x|)`` underflows to 0 where tanh is +-1.
+    ``np.errstate(under="ignore", over="ignore")``: ``exp(-2|x|)`` underflows to 0 where tanh
+    is +-1, and ``-2|x|`` overflows to -inf for |x| beyond half the largest float (exp then
+    gives 0, and tanh +-1 again).
     """
     w = out if work is None else work
     np.abs(x, out=w)
