@@ -72,9 +72,6 @@ def check_inputs(op: str, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
     if mode == "train" and n < 2:
         raise ValueError(f"{op}: train mode needs a batch of at least 2 examples to "
                          f"estimate the variance, got x of shape {x.shape}")
-    if mode == "test" and np.any(running_var < 0):
-        raise ValueError(f"{op}: bn_param['running_var'] has negative entries; a variance "
-                         f"cannot be negative")
     return mode, eps, momentum, running_mean, running_var
 
 
