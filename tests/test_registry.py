@@ -28,9 +28,18 @@ def _op_modules() -> list[str]:
     found = []
     for package in (handgrad.layers, handgrad.losses, handgrad.fast):
         for info in pkgutil.iter_modules(package.__path__):
-            if not info.name.startswith("_"):
-                found.append(f"{package.__name__}.{info.name}")
+            name = f"{package.__name__}.{info.name}"
+            if not info.name.startswith("_") and name != "handgrad.fast.twins":
+                found.append(name)
     return sorted(found)
+
+
+def test_the_fast_folder_holds_the_twins_and_their_map_only():
+    from handgrad.fast.twins import TWINS
+
+    public = {f"handgrad.fast.{i.name}" for i in pkgutil.iter_modules(handgrad.fast.__path__)
+              if not i.name.startswith("_")}
+    assert public == set(TWINS.values()) | {"handgrad.fast.twins"}
 
 
 def _float_arrays(args):

@@ -180,6 +180,6 @@ def backward(dh: np.ndarray, cache: Cache, *, return_hidden_grads: bool = False
     first_prev = h0.copy()                      # h_{-1} for step 0, minus the wrong pairs
     first_prev[1:] -= h[:-1, -1]
     dWh += first_prev.T @ da[:, 0]
-    if return_hidden_grads:
+    if hidden_grads is not None:
         return dx, dh0, dWx, dWh, db, hidden_grads
     return dx, dh0, dWx, dWh, db
