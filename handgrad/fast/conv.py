@@ -38,6 +38,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from handgrad import _validation as check
+from handgrad.fast import _winograd
+from handgrad.fast._parts import batch_slices, map_slices
 
 
 @dataclass(frozen=True)
@@ -75,10 +77,36 @@ class Geometry:
         """Use the channel-major layout (see the module docstring)."""
         return self.k >= self.f
 
+    @property
+    def winograd(self) -> bool:
+        """Use Winograd F(2x2, 3x3) (see the module docstring)."""
+        return ((self.hh, self.ww, self.sh, self.sw) == (3, 3, 1, 1)
+                and min(self.c, self.f) >= WINOGRAD_MIN_CHANNELS)
 
-# (layout, cols, wm, geometry): "channel-major" or "per-example", the columns, the weights with
-# the bias as last column (F, K + 1), and the sizes.
-Cache = tuple[str, np.ndarray, np.ndarray, Geometry]
+    def tiles(self) -> _winograd.Tiles:
+        return _winograd.Tiles(self.c, self.h, self.w, self.f, self.ph, self.pw,
+                               self.out_h, self.out_w)
+
+
+# Winograd's products have C (forward, dw) and F (dx) as their inner size: with fewer channels
+# or filters than this they run far below BLAS's speed, and im2col wins.
+WINOGRAD_MIN_CHANNELS = 16
+# Examples per thread at least in the Winograd layout (one slice of the batch per thread).
+MIN_SLICE = 4
+
+
+@dataclass(frozen=True)
+class WinogradParts:
+    """The slices of the batch computed on separate threads and the cache of each."""
+
+    slices: list[slice]
+    parts: list[_winograd.Part]
+
+
+# (layout, data, weights, geometry): "channel-major", "per-example" or "winograd"; the columns
+# (im2col) or the slices' transformed inputs (Winograd); the weights with the bias as last
+# column (F, K + 1), or the transformed filters (16, F, C); and the sizes.
+Cache = tuple[str, "np.ndarray | WinogradParts", np.ndarray, Geometry]
 
 
 def _weights(w: np.ndarray, b: np.ndarray, g: Geometry) -> np.ndarray:
@@ -146,6 +174,35 @@ def _example_backward(dout: np.ndarray, cols: np.ndarray, wm: np.ndarray, g: Geo
     return dx, np.ascontiguousarray(dwm[:, :g.k]), dwm[:, g.k].copy()
 
 
+# --- Winograd layout -----------------------------------------------------------------------
+
+def _winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, g: Geometry
+                      ) -> tuple[np.ndarray, WinogradParts, np.ndarray]:
+    t = g.tiles()
+    u = _winograd.filters(w)
+    out = np.empty((g.n, g.f, g.out_h, g.out_w), dtype=x.dtype)
+    slices = batch_slices(g.n, MIN_SLICE)
+    parts = map_slices(lambda s: _winograd.forward_part(x[s], u, b, out[s], t), slices)
+    return out, WinogradParts(slices, parts), u
+
+
+def _winograd_backward(dout: np.ndarray, data: WinogradParts, u: np.ndarray, g: Geometry):
+    t = g.tiles()
+    u_t = np.ascontiguousarray(u.transpose(0, 2, 1))
+    dx = np.empty((g.n, g.c, g.h, g.w), dtype=dout.dtype)
+
+    def run(s: slice) -> tuple[np.ndarray, np.ndarray]:
+        part = data.parts[data.slices.index(s)]
+        du = _winograd.backward_part(dout[s], part, u_t, dx[s], t)
+        return du, dout[s].sum(axis=(0, 2, 3))
+
+    per_slice = map_slices(run, data.slices)
+    du, db = per_slice[0]
+    for more in per_slice[1:]:                      # sums over the batch, in slice order
+        du, db = du + more[0], db + more[1]
+    return dx, _winograd.filter_gradient(du), db
+
+
 # --- the op ---------------------------------------------------------------------------------
 
 def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int | tuple[int, int] = 1,
@@ -156,6 +213,9 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int | tuple[int
         "conv.forward", x, w, b, stride, pad)
     (n, c, h, width), (f, _, hh, ww) = x.shape, w.shape
     g = Geometry(n, c, h, width, f, hh, ww, sh, sw, ph, pw, out_h, out_w)
+    if g.winograd:
+        out, data, u = _winograd_forward(x, w, b, g)
+        return out, ("winograd", data, u, g)
     wm = _weights(w, b, g)
     if g.channel_major:
         out, cols = _channel_forward(x, wm, g)
@@ -167,10 +227,11 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int | tuple[int
 def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(dx, dw, db)`` for an upstream gradient ``dout`` of shape (N, F, Ho, Wo)."""
     op = "conv.backward"
-    layout, cols, wm, g = cache
+    layout, data, wm, g = cache
     check.float_array(op, "dout", dout)
     check.shape_is(op, "dout", dout, (g.n, g.f, g.out_h, g.out_w), "to match the forward output")
-    check.same_dtype(op, x=cols, dout=dout)
-    run = _channel_backward if layout == "channel-major" else _example_backward
-    dx, dw, db = run(dout, cols, wm, g)
+    check.same_dtype(op, x=wm, dout=dout)           # wm has x's dtype
+    run = {"channel-major": _channel_backward, "per-example": _example_backward,
+           "winograd": _winograd_backward}[layout]
+    dx, dw, db = run(dout, data, wm, g)
     return dx, dw.reshape(g.f, g.c, g.hh, g.ww), db
