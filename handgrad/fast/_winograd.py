@@ -55,7 +55,10 @@ _AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=np.float64)
 KRON_G = np.kron(_G, _G)          # (16, 9): vec(G g G^T) = KRON_G @ vec(g), row-major vec
 KRON_A = np.kron(_AT, _AT)        # (4, 16): vec(A^T m A) = KRON_A @ vec(m)
 
-BLOCK_BYTES = 1 << 20             # M of one block (16 * F * examples * tiles) at most this
+# Entry (1, 1) of A^T m A's input: row 1 of A^T is (1, 1), so a value added to M there reaches
+# all four output pixels of the tile alike; the bias goes there (one pass over 1/16 of M).
+BIAS_ENTRY = 5
+BLOCK_BYTES = 2 << 20             # M of one block (16 * F * examples * tiles) at most this
 
 
 @dataclass(frozen=True)
@@ -155,11 +158,11 @@ def _input_transform_adjoint(dv: np.ndarray, rows: np.ndarray, tmp: np.ndarray,
     for k in range(4):                         # columns: each input is read at shift 0 and 1
         d0, d1, d2, d3 = dv[4 * k], dv[4 * k + 1], dv[4 * k + 2], dv[4 * k + 3]
         even, odd, shifted = rows[k, 0], rows[k, 1], tmp[..., :s]
-        even[..., :s] = d0
-        even[..., s] = 0
         np.add(d1, d2, out=shifted)
         shifted -= d0
-        even[..., 1:] += shifted
+        even[..., 0] = d0[..., 0]
+        np.add(d0[..., 1:], shifted[..., :-1], out=even[..., 1:s])
+        even[..., s] = shifted[..., s - 1]
         np.subtract(d1, d2, out=odd[..., :s])
         odd[..., :s] += d3
         odd[..., s] = 0
@@ -167,11 +170,11 @@ def _input_transform_adjoint(dv: np.ndarray, rows: np.ndarray, tmp: np.ndarray,
     for pc in range(2):                        # rows: each plane is read at shift 0 and row
         d0, d1, d2, d3 = rows[0, pc], rows[1, pc], rows[2, pc], rows[3, pc]
         even, odd = dxq[:, :, 0, pc], dxq[:, :, 1, pc]
-        even[..., :s + 1] = d0
-        even[..., s + 1:] = 0
         np.add(d1, d2, out=tmp)
         tmp -= d0
-        even[..., r:] += tmp
+        even[..., :r] = d0[..., :r]
+        np.add(d0[..., r:], tmp[..., :s + 1 - r], out=even[..., r:s + 1])
+        even[..., s + 1:] = tmp[..., s + 1 - r:]
         np.subtract(d1, d2, out=odd[..., :s + 1])
         odd[..., :s + 1] += d3
         odd[..., s + 1:] = 0
@@ -192,7 +195,7 @@ def forward_part(x: np.ndarray, u: np.ndarray, b: np.ndarray, out: np.ndarray,
     n, dtype = x.shape[0], x.dtype
     nb = min(n, t.block(x.itemsize))
     ka = KRON_A.astype(dtype)
-    bias = b[None, :, None, None]
+    bias = b[:, None]
     v = np.empty((16, t.c, n * t.run), dtype=dtype)
     for lo in range(0, n, nb):
         hi = min(lo + nb, n)
@@ -211,12 +214,13 @@ def forward_part(x: np.ndarray, u: np.ndarray, b: np.ndarray, out: np.ndarray,
         vb = v[:, :, lo * t.run:hi * t.run]
         _input_transform(xq, rows, vb.reshape(16, t.c, k, t.run), t)
         np.matmul(u, vb, out=m)
+        m[BIAS_ENTRY] += bias                        # reaches all four pixels of each tile
         np.matmul(ka, m.reshape(16, -1), out=y.reshape(4, -1))
         for i in range(2):
             for j in range(2):
                 dst = out[lo:hi, :, i::2, j::2]
-                src = y[2 * i + j].transpose(1, 0, 2, 3)[:, :, :dst.shape[2], :dst.shape[3]]
-                np.add(src, bias, out=dst)
+                np.copyto(dst, y[2 * i + j].transpose(1, 0, 2, 3)[:, :, :dst.shape[2],
+                                                                   :dst.shape[3]])
     return Part(v)
 
 
