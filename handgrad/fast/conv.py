@@ -116,7 +116,8 @@ class WinogradParts:
 # (layout, data, weights, geometry): "channel-major", "per-example" or "winograd"; the columns
 # (im2col) or the slices' transformed inputs (Winograd); the weights with the bias as last
 # column (F, K + 1), or the transformed filters (16, F, C); and the sizes.
-Cache = tuple[str, "np.ndarray | WinogradParts", np.ndarray, Geometry]
+Cache = tuple[str, np.ndarray | WinogradParts, np.ndarray, Geometry]
+Grads = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def _weights(w: np.ndarray, b: np.ndarray, g: Geometry) -> np.ndarray:
@@ -143,7 +144,7 @@ def _channel_forward(x: np.ndarray, wm: np.ndarray, g: Geometry
     return out.transpose(1, 0, 2, 3), cols
 
 
-def _channel_backward(dout: np.ndarray, cols: np.ndarray, wm: np.ndarray, g: Geometry):
+def _channel_backward(dout: np.ndarray, cols: np.ndarray, wm: np.ndarray, g: Geometry) -> Grads:
     d2 = np.ascontiguousarray(dout.transpose(1, 0, 2, 3)).reshape(g.f, -1)   # (F, N*Ho*Wo)
     dwm = d2 @ cols.T                               # (F, K + 1): dw, then db
     dcols = np.ascontiguousarray(wm[:, :g.k].T) @ d2                         # (K, N*Ho*Wo)
@@ -171,7 +172,7 @@ def _example_forward(x: np.ndarray, wm: np.ndarray, g: Geometry
     return out.reshape(g.n, g.f, g.out_h, g.out_w), cols
 
 
-def _example_backward(dout: np.ndarray, cols: np.ndarray, wm: np.ndarray, g: Geometry):
+def _example_backward(dout: np.ndarray, cols: np.ndarray, wm: np.ndarray, g: Geometry) -> Grads:
     d3 = dout.reshape(g.n, g.f, g.out_h * g.out_w)
     dwm = (d3 @ cols.transpose(0, 2, 1)).sum(axis=0)                  # (F, K + 1)
     dcols = np.ascontiguousarray(wm[:, :g.k].T) @ d3                  # (N, K, Ho*Wo)
@@ -196,7 +197,8 @@ def _winograd_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, g: Geometry
     return out, WinogradParts(slices, parts), u
 
 
-def _winograd_backward(dout: np.ndarray, data: WinogradParts, u: np.ndarray, g: Geometry):
+def _winograd_backward(dout: np.ndarray, data: WinogradParts, u: np.ndarray, g: Geometry
+                       ) -> Grads:
     t = g.tiles()
     u_t = np.ascontiguousarray(u.transpose(0, 2, 1))
     dx = np.empty((g.n, g.c, g.h, g.w), dtype=dout.dtype)
@@ -241,7 +243,10 @@ def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np
     check.float_array(op, "dout", dout)
     check.shape_is(op, "dout", dout, (g.n, g.f, g.out_h, g.out_w), "to match the forward output")
     check.same_dtype(op, x=wm, dout=dout)           # wm has x's dtype
-    run = {"channel-major": _channel_backward, "per-example": _example_backward,
-           "winograd": _winograd_backward}[layout]
-    dx, dw, db = run(dout, data, wm, g)
+    if isinstance(data, WinogradParts):
+        dx, dw, db = _winograd_backward(dout, data, wm, g)
+    elif layout == "channel-major":
+        dx, dw, db = _channel_backward(dout, data, wm, g)
+    else:
+        dx, dw, db = _example_backward(dout, data, wm, g)
     return dx, dw.reshape(g.f, g.c, g.hh, g.ww), db
