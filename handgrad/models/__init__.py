@@ -4,9 +4,14 @@ and ``(loss, grads)`` otherwise, and declares ``task`` ("classification" or "reg
 the Solver.
 
 - :class:`FullyConnectedNet`: affine - [batchnorm] - activation stacks with any loss;
-- :class:`RNNLanguageModel`: a character-level vanilla-RNN language model with ``sample``;
+- :class:`ConvNet`: conv - [spatial batchnorm] - relu - [max pool] stacks, then affine - relu -
+  [dropout] layers and a softmax;
+- :class:`RNNLanguageModel`: a character-level language model with a vanilla-RNN or an LSTM
+  cell (``cell="rnn"|"lstm"``), with ``sample``;
 - :class:`Sequential` with the layer objects :class:`Affine`, :class:`ReLU`, :class:`Sigmoid`,
-  :class:`Tanh` and :class:`BatchNorm`;
+  :class:`Tanh`, :class:`BatchNorm`, :class:`Conv`, :class:`MaxPool`, :class:`AvgPool`,
+  :class:`SpatialBatchNorm`, :class:`GroupNorm`, :class:`LayerNorm`, :class:`Dropout`,
+  :class:`LSTM` and :class:`Attention`;
 - :func:`from_checkpoint`: rebuild a trained model from a Solver checkpoint.
 """
 
@@ -14,18 +19,17 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["Affine", "BatchNorm", "FullyConnectedNet", "RNNLanguageModel", "ReLU", "Sequential",
-           "Sigmoid", "Tanh", "from_checkpoint"]
+_LAYER_OBJECTS = ("Affine", "Attention", "AvgPool", "BatchNorm", "Conv", "Dropout", "GroupNorm",
+                  "LSTM", "LayerNorm", "MaxPool", "ReLU", "Sigmoid", "SpatialBatchNorm", "Tanh")
+__all__ = sorted(["ConvNet", "FullyConnectedNet", "RNNLanguageModel", "Sequential",
+                  "from_checkpoint", *_LAYER_OBJECTS])
 
 _WHERE = {
+    "ConvNet": "handgrad.models.convnet",
     "FullyConnectedNet": "handgrad.models.fc",
     "RNNLanguageModel": "handgrad.models.rnn_lm",
     "Sequential": "handgrad.models.sequential",
-    "Affine": "handgrad.models.sequential",
-    "ReLU": "handgrad.models.sequential",
-    "Sigmoid": "handgrad.models.sequential",
-    "Tanh": "handgrad.models.sequential",
-    "BatchNorm": "handgrad.models.sequential",
+    **{name: "handgrad.models.sequential" for name in _LAYER_OBJECTS},
     "from_checkpoint": "handgrad.models.checkpoint",
 }
 
