@@ -31,6 +31,7 @@ import numpy as np
 
 from handgrad.gradcheck import GradCheckReport, check_op
 from handgrad.gradcheck import get as registry_op
+from handgrad.gradcheck.outputs import packed
 from handgrad.plots import figure
 
 SATURATED = 0.01      # a unit is saturated where its local gradient is below 1% of the peak
@@ -140,6 +141,8 @@ def check_gradients(module: Any, op: str, *, seed: int = 0, mode: str = "full",
                                  f"{op!r} checks {spec.forward} and {spec.backward}")
         functions.append(fn)
     forward, backward = functions
+    if len(spec.outputs) > 1:  # e.g. lstm_step's (next_h, next_c): checked side by side
+        forward, backward = packed(forward, backward, len(spec.outputs))
     args, options = spec.inputs(seed, dims)
     try:
         _call_once(forward, backward, args, options)

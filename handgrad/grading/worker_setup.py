@@ -61,7 +61,8 @@ PRELOAD = ("math", "cmath", "random", "functools", "itertools", "collections",
            "hashlib", "keyword", "linecache", "tokenize", "concurrent.futures", "contextvars",
            "handgrad._validation", "handgrad._blocks", "unittest", "difflib", "pprint",
            "stringprep", "subprocess", "numpy.testing", "encodings.idna", "encodings.latin_1",
-           "encodings.ascii", "encodings.utf_8_sig", "encodings.cp1252")
+           "encodings.ascii", "encodings.utf_8_sig", "encodings.cp1252",
+           "secrets")  # secrets: numpy.random's SeedSequence imports it on first use
 
 
 def _world_readable(path: str) -> bool:
