@@ -315,3 +315,20 @@ def test_train_rnn_lstm_tiny_run(tmp_path, capsys):
     assert code == 0
     assert "model: embedding 4 - LSTM 8 - softmax over" in out
     assert re.search(r"^val\s+[\d,]+\s+\d\.\d{3}\s+\d+\.\d%$", out, re.MULTILINE), out
+
+
+def test_diagnose_reads_a_convnet_checkpoint_and_skips_the_rnn_probe_for_an_lstm(tmp_path,
+                                                                                 capsys):
+    from handgrad.diagnostics.record import snapshot
+
+    ckpt = tmp_path / "cnn.npz"
+    assert main(["train", "cnn", "--epochs", "1", "--filters", "2", "--hidden", "4",
+                 "--checkpoint", str(ckpt), "--no-plot", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["diagnose", "--model", str(ckpt), "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert "(ConvNet, trained 1 epoch(s)" in out and "W1: |grad|" in out
+    model = RNNLanguageModel(vocab_size=4, wordvec_dim=3, hidden_dim=5, cell="lstm", seed=0)
+    X = np.array([[0, 1, 2, 3], [3, 2, 1, 0]])
+    record = snapshot(model, X, np.roll(X, -1, axis=1))
+    assert record["recurrent"] is None and set(record["grad_norms"]) == set(model.params)
