@@ -58,6 +58,15 @@ def test_expected_targets():
         "handgrad.layers.rnn:backward", "handgrad.optim.clipping:clip_grad_norm"}
     clip = next(c for c in bn.checks if c.kind == "function")
     assert clip.inputs == "handgrad.grading.authoring.inputs:clip_grad_norm"
+    conv = spec.load(ROOT / "conv-lstm")
+    assert list(dict.fromkeys((c.target, c.points) for c in conv.checks
+                              if c.op in ("dropout", "layernorm", "conv_naive", "maxpool",
+                                          "lstm_step", "lstm", "attention"))) == [
+        ("handgrad.layers.dropout:backward", 1), ("handgrad.layers.layernorm:backward", 3),
+        ("handgrad.layers.conv_naive:backward", 3), ("handgrad.layers.maxpool:backward", 2),
+        ("handgrad.layers.lstm:step_backward", 3), ("handgrad.layers.lstm:backward", 3),
+        ("handgrad.layers.attention:backward", 3)]
+    assert conv.points == 25
 
 
 def test_backward_checks_match_the_registry(assignment):
@@ -179,6 +188,36 @@ def _ints(a):
     """A nearly integer array as the handout writes it: ``[[1, 0, 1], [3, -2, 1]]``."""
     assert np.allclose(a, np.rint(a), atol=1e-6)
     return str(np.rint(a).astype(int).tolist())
+
+
+def test_conv_lstm_handout_table_gives_each_function_its_points():
+    """The handout's points table agrees with assignment.toml, function by function."""
+    conv = spec.load(ROOT / "conv-lstm")
+    text = conv.handout.read_text()
+    points: dict[tuple[str, str], float] = {}
+    for c in conv.checks:
+        key = (starter.student_filename(c.module), c.function)
+        points[key] = points.get(key, 0) + c.points
+    rows = re.findall(r"^\| `(\w+\.py)` \| `(\w+)` \|[^|]*\| (\d+) \|$", text, re.M)
+    assert {(f, fn): float(p) for f, fn, p in rows} == points
+    assert f"**{conv.points:g}**" in text
+
+
+def test_conv_lstm_stubbed_modules_keep_derivations_in_their_regions():
+    """The six modules' local gradients sit in a derivation region of the module docstring;
+    the backward docstrings name what is returned, not how."""
+    conv = spec.load(ROOT / "conv-lstm")
+    for module in conv.modules:
+        mod = importlib.import_module(module)
+        lines = [line.strip() for line in mod.__doc__.splitlines()]
+        assert lines.count("BEGIN DERIVATION") == 1 == lines.count("END DERIVATION"), module
+        inside = lines[lines.index("BEGIN DERIVATION"):lines.index("END DERIVATION")]
+        outside = [line for line in lines if line not in inside]
+        assert not [line for line in outside if re.match(r"d\w+\s*\+?=", line)], module
+        for c in conv.checks:
+            if c.module == module:
+                doc = getattr(mod, c.function).__doc__
+                assert not re.search(r"\bd\w+\s*=|@|\.T\b", doc), (module, c.function)
 
 
 def test_backprop_basics_handout_numbers_are_right():

@@ -179,3 +179,47 @@ def test_missing_submission_and_duplicate_file_names(tmp_path: Path) -> None:
          "op": "affine", "points": 1}]}
     with pytest.raises(spec.SpecError, match="affine.py"):
         student_files(spec.parse(raw, tmp_path))
+
+
+def test_handgrad_grade_conv_lstm_reference_starter_and_one_wrong_function(tmp_path: Path
+                                                                           ) -> None:
+    """``handgrad grade`` over three submissions of the conv-lstm assignment: the reference
+    gets full marks, the untouched starter zero, and a step_backward that forgets the path from
+    next_h into next_c loses exactly the points of its check (the LSTM step has two upstream
+    gradients, dnext_h and dnext_c)."""
+    import csv
+    import importlib.util
+    import json
+
+    from handgrad import cli
+
+    assignment = spec.load(ASSIGNMENTS / "conv-lstm")
+    subs = tmp_path / "submissions"
+    reference = {filename: Path(importlib.util.find_spec(module).origin).read_text()
+                 for module, filename in student_files(assignment).items()}
+    starter_files, _ = starter.build(assignment)
+    wrong = dict(reference)
+    right_line = "dc = dnext_c + dnext_h * o * (1 - tanh_c ** 2)"
+    assert wrong["lstm.py"].count(right_line) == 1
+    wrong["lstm.py"] = wrong["lstm.py"].replace(right_line, "dc = dnext_c")
+    for name, files in (("reference", reference), ("starter", starter_files),
+                        ("wrong", wrong)):
+        folder = subs / name
+        folder.mkdir(parents=True)
+        for filename in student_files(assignment).values():
+            (folder / filename).write_text(files[filename])
+    out = tmp_path / "results"
+    code = cli.main(["grade", str(ASSIGNMENTS / "conv-lstm"), str(subs), "--out", str(out),
+                     "--seed", "5", "--memory", "512"])
+    assert code == 0
+    with open(out / "grades.csv", newline="") as fh:
+        scores = {row["submission"]: (float(row["score"]), float(row["max_score"]))
+                  for row in csv.DictReader(fh)}
+    total = assignment.points
+    lost = next(c.points for c in assignment.checks if c.id == "lstm_step_backward")
+    assert total == 25 and lost == 3
+    assert scores == {"reference": (total, total), "starter": (0.0, total),
+                      "wrong": (total - lost, total)}
+    tests = json.loads((out / "wrong" / "results.json").read_text())["tests"]
+    failed = {t["name"] for t in tests if t["score"] < t["max_score"]}
+    assert failed and all("lstm_step_backward" in name for name in failed), failed

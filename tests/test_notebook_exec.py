@@ -21,7 +21,7 @@ pytest.importorskip("handgrad.grading.judging.runner")
 
 ROOT = Path(__file__).resolve().parents[1] / "assignments"
 CELL_TIMEOUT = 120          # seconds per cell; the longest (three short trainings) takes ~10
-ASSIGNMENTS = ["backprop-basics", "batchnorm-rnn"]
+ASSIGNMENTS = ["backprop-basics", "batchnorm-rnn", "conv-lstm"]
 
 
 def write_starter(name: str, folder: Path, *, solved: bool) -> Path:
@@ -112,3 +112,6 @@ def test_the_reference_passes_every_cell_and_trains(runs):
             r"best validation accuracy ([0-9.]+) with batchnorm, ([0-9.]+) without",
             trained).groups())
         assert with_bn > 0.95 and without < with_bn
+    if name == "conv-lstm":
+        # section 7 of the handout: the first minibatch through the student's conv and pool
+        assert "loss 3.106; |dW1| = 0.9635" in trained

@@ -10,8 +10,7 @@ import itertools
 import numpy as np
 import pytest
 
-from handgrad import _blocks
-from handgrad.fast import _winograd
+from handgrad.fast import _blocks, _winograd
 from handgrad.fast import conv as fast_conv
 from handgrad.gradcheck import check_op
 from handgrad.layers import conv

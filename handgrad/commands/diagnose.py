@@ -160,13 +160,16 @@ def _model_data(model: Any, name: str | None) -> tuple[str, Any, Any]:
         d = sonnets().training_data(seq_len=50, val_fraction=0.1, stride=25)
         return "sonnets", d["X_train"], d["y_train"]
     input_dim = getattr(model, "input_dim", None)
+    if isinstance(input_dim, tuple):  # a ConvNet's (C, H, W): it also takes flat rows
+        input_dim = input_dim[0] * input_dim[1] * input_dim[2]
     if name is None:
         name = {64: "digits", 2: "spiral"}.get(input_dim) if isinstance(input_dim, int) else None
         if name is None:
             raise ValueError(f"the net takes {input_dim} inputs per example; neither digits "
                              f"(64) nor spiral (2) fits")
     if name == "sonnets":
-        raise ValueError("the sonnets are for a character RNN; this is a fully connected net")
+        raise ValueError(f"the sonnets are for a character RNN; this is a "
+                         f"{type(model).__name__}")
     from handgrad.models.train_fc import fc_data
 
     d = fc_data(name, model.dtype)  # the training split `handgrad train fc` used

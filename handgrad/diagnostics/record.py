@@ -10,7 +10,8 @@ The record (a dict) holds what applies to the model:
   before the step are given, ``update_ratios`` (see :mod:`.flow`);
 - ``zero_fraction`` per parameter and, for regression, ``zero_examples`` (see
   :mod:`.zeroed`);
-- ``recurrent``: the RNN probe (models with ``Wx``, ``Wh``, ``b``; see :mod:`.recurrent`).
+- ``recurrent``: the RNN probe (vanilla-RNN models with ``Wx``, ``Wh``, ``b``; see
+  :mod:`.recurrent`).
 
 Values that are not finite (a diverging run) are stored as None, so the record is strict JSON.
 """
@@ -101,7 +102,8 @@ def snapshot(model: Any, X: np.ndarray, y: np.ndarray, *,
                                else float(zero_examples(out_grads).mean()))
 
     record["recurrent"] = None
-    if all(k in params for k in ("Wx", "Wh", "b")):
+    # the probe runs the vanilla RNN's recurrence; an LSTM (cell="lstm") is left out
+    if all(k in params for k in ("Wx", "Wh", "b")) and getattr(model, "cell", "rnn") == "rnn":
         flow_rnn = model_recurrent_flow(model, X[:RECURRENT_PROBE], seed=seed,
                                         exploding=exploding, vanishing=vanishing)
         record["recurrent"] = flow_rnn.to_dict()

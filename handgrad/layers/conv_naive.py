@@ -55,7 +55,8 @@ def forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int | tuple[int
     for i in range(out_h):
         for j in range(out_w):
             window = xp[:, :, i * sh:i * sh + hh, j * sw:j * sw + ww]      # (N, C, HH, WW)
-            out[:, :, i, j] = np.einsum("ncae,fcae->nf", window, w) + b    # (N, F)
+            for f in range(n_filters):
+                out[:, f, i, j] = np.sum(window * w[f], axis=(1, 2, 3)) + b[f]   # (N,)
     # END SOLUTION
     return out, (xp, w, (sh, sw), (ph, pw))
 
@@ -76,9 +77,10 @@ def backward(dout: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np
     for i in range(out_h):
         for j in range(out_w):
             window = xp[:, :, i * sh:i * sh + hh, j * sw:j * sw + ww]      # (N, C, HH, WW)
-            g = dout[:, :, i, j]                                           # (N, F)
-            dw += np.einsum("nf,ncae->fcae", g, window)
-            dxp[:, :, i * sh:i * sh + hh, j * sw:j * sw + ww] += np.einsum("nf,fcae->ncae", g, w)
+            for f in range(n_filters):
+                g = dout[:, f, i, j][:, None, None, None]                  # (N, 1, 1, 1)
+                dw[f] += np.sum(g * window, axis=0)
+                dxp[:, :, i * sh:i * sh + hh, j * sw:j * sw + ww] += g * w[f]
     db = dout.sum(axis=(0, 2, 3))
     dx = dxp[:, :, ph:hp - ph, pw:wp - pw]
     # END SOLUTION

@@ -16,9 +16,10 @@ takes no param dict (CS231n's ``ln_param = {"eps": ...}`` becomes the keyword ``
 ``torch.nn.functional.layer_norm(x, (D,), gamma, beta, eps)``.
 
 Local gradients, for an upstream ``dout`` of x's shape, with ``inv_std = 1 / sqrt(var + eps)``
-per row and ``dxhat = dout * gamma``:
+per row:
 
     BEGIN DERIVATION
+    dxhat  = dout * gamma
     dbeta  = sum of dout over every axis but the last
     dgamma = sum of dout * xhat over every axis but the last
     dx     = inv_std * (dxhat - mean(dxhat, axis=-1) - xhat * mean(dxhat * xhat, axis=-1))

@@ -31,11 +31,11 @@ states from the loss and from step t + 1)::
     da   = [di * i * (1 - i),  df * f * (1 - f),  do * o * (1 - o),  dg * (1 - g ** 2)]
     dx_t = da @ Wx.T       dh_{t-1} = da @ Wh.T       dc_{t-1} = dc * f
     dWx  = x_t.T @ da      dWh = h_{t-1}.T @ da       db = da.sum(axis=0)
-    END DERIVATION
 
-The memory path c_{t-1} -> c_t is multiplied only by the forget gate, with no weight matrix and
-no squashing in between: while f stays near 1 the gradient travels back through many steps
-without vanishing, which is what the LSTM was designed for.
+    The memory path c_{t-1} -> c_t is multiplied only by the forget gate, with no weight matrix
+    and no squashing in between: while f stays near 1 the gradient travels back through many
+    steps without vanishing, which is what the LSTM was designed for.
+    END DERIVATION
 
 Over a sequence, backpropagation through time runs the steps backwards; the weight gradients
 sum over the steps. Only the recursion needs a loop: the input projection ``x @ Wx + b`` of all

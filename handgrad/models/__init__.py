@@ -4,9 +4,14 @@ and ``(loss, grads)`` otherwise, and declares ``task`` ("classification" or "reg
 the Solver.
 
 - :class:`FullyConnectedNet`: affine - [batchnorm] - activation stacks with any loss;
-- :class:`RNNLanguageModel`: a character-level vanilla-RNN language model with ``sample``;
+- :class:`ConvNet`: conv - [spatial batchnorm] - relu - [max pool] stacks, then affine - relu -
+  [dropout] layers and a softmax;
+- :class:`RNNLanguageModel`: a character-level language model with a vanilla-RNN or an LSTM
+  cell (``cell="rnn"|"lstm"``), with ``sample``;
 - :class:`Sequential` with the layer objects :class:`Affine`, :class:`ReLU`, :class:`Sigmoid`,
-  :class:`Tanh` and :class:`BatchNorm`;
+  :class:`Tanh`, :class:`BatchNorm`, :class:`Conv`, :class:`MaxPool`, :class:`AvgPool`,
+  :class:`SpatialBatchNorm`, :class:`GroupNorm`, :class:`LayerNorm`, :class:`Dropout`,
+  :class:`LSTM` and :class:`Attention`;
 - :func:`from_checkpoint`: rebuild a trained model from a Solver checkpoint.
 """
 
@@ -14,16 +19,15 @@ from __future__ import annotations
 
 from handgrad._exports import lazy_exports
 
-__all__ = ["Affine", "BatchNorm", "FullyConnectedNet", "RNNLanguageModel", "ReLU", "Sequential",
-           "Sigmoid", "Tanh", "from_checkpoint"]
+_LAYER_OBJECTS = ("Affine", "Attention", "AvgPool", "BatchNorm", "Conv", "Dropout", "GroupNorm",
+                  "LSTM", "LayerNorm", "MaxPool", "ReLU", "Sigmoid", "SpatialBatchNorm", "Tanh")
+__all__ = sorted(["ConvNet", "FullyConnectedNet", "RNNLanguageModel", "Sequential",
+                  "from_checkpoint", *_LAYER_OBJECTS])
 __getattr__, __dir__ = lazy_exports(__name__, {
+    "ConvNet": "convnet",
     "FullyConnectedNet": "fc",
     "RNNLanguageModel": "rnn_lm",
     "Sequential": "sequential",
-    "Affine": "sequential",
-    "ReLU": "sequential",
-    "Sigmoid": "sequential",
-    "Tanh": "sequential",
-    "BatchNorm": "sequential",
+    **{name: "sequential" for name in _LAYER_OBJECTS},
     "from_checkpoint": "checkpoint",
 })

@@ -9,6 +9,7 @@ import numpy as np
 
 # Model classes a checkpoint may name, by class name -> module.
 MODEL_CLASSES = {
+    "ConvNet": "handgrad.models.convnet",
     "FullyConnectedNet": "handgrad.models.fc",
     "RNNLanguageModel": "handgrad.models.rnn_lm",
 }

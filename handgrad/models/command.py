@@ -1,9 +1,11 @@
-"""``handgrad train``: train a fully connected net or a character RNN with the Solver.
+"""``handgrad train``: train a fully connected net, a convolutional net or a character RNN with
+the Solver.
 
 ::
 
     handgrad train fc  --data digits|spiral [--hidden 128] [--lr 3e-3] [--epochs 20] ...
-    handgrad train rnn --data sonnets [--hidden 128] [--seq-len 50] [--minutes 3] ...
+    handgrad train cnn --data digits [--filters 32 64] [--hidden 128] [--epochs 30] ...
+    handgrad train rnn --data sonnets [--cell rnn|lstm] [--hidden 128] [--minutes 3] ...
 
 Shows the Solver's progress, then a table of the final metrics, the time taken and the
 throughput, writes a PNG of the training curves and, for the RNN, prints a text sample.
@@ -18,9 +20,9 @@ if ``--checkpoint`` or ``--resume`` gave one, is written with the exact state, t
 prints where it is and the command line that resumes the run, and exits with status 130.
 A second Ctrl-C stops at once and leaves the last checkpoint as it was.
 
-This module holds the arguments and what both models share; :mod:`handgrad.models.train_fc`
-and :mod:`handgrad.models.train_rnn` run them. Heavy imports (the Solver, matplotlib) happen
-inside :func:`run`.
+This module holds the arguments and what the models share; :mod:`handgrad.models.train_fc`,
+:mod:`handgrad.models.train_cnn` and :mod:`handgrad.models.train_rnn` run them. Heavy imports
+(the Solver, matplotlib) happen inside :func:`run`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from handgrad import validation as check
 from handgrad.contracts import Model
 from handgrad.models._common import ACTIVATIONS
 from handgrad.models.fc import INITS
-from handgrad.models.rnn_lm import RNN_ACTIVATIONS
+from handgrad.models.rnn_lm import CELLS, RNN_ACTIVATIONS
 
 # Defaults of `handgrad train fc`, per data set. The digits defaults reach about 97% test
 # accuracy in a few seconds (see the README); spiral needs more epochs of its small set.
@@ -44,6 +46,12 @@ FC_DEFAULTS: dict[str, dict[str, Any]] = {
     "spiral": {"hidden": [100], "lr": 1e-2, "epochs": 100, "batch_size": 64},
 }
 SPIRAL_POINTS_PER_CLASS = 200
+# Defaults of `handgrad train cnn` on the digits (as 1x8x8 images): 3x3 convs of 32 and 64
+# filters with spatial batchnorm, each followed by a 2x2 max pool, then 128 hidden units; adam
+# at 1e-3 decayed by 0.95 per epoch. Over seeds 0-7 they reach 98.5% to 99.3% test accuracy
+# (mean 99.1%) in 20 epochs, 7-12 s on 2 cores (see the README).
+CNN_DEFAULTS: dict[str, Any] = {"filters": [32, 64], "filter_size": 3, "hidden": [128],
+                                "lr": 1e-3, "lr_decay": 0.95, "epochs": 20, "batch_size": 64}
 RNN_EPOCHS = 10
 # Epochs of a --minutes run without --epochs: more than fit in the budgets it is meant for,
 # so that the time budget, not the epoch count, ends the run.
@@ -144,19 +152,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             epochs_help="default 20 for digits, 100 for spiral", batch_help="default 64",
             clip_default=None)
 
+    cnn = sub.add_parser(
+        "cnn", help="convolutional classifier on the shipped digits (as 1x8x8 images)",
+        description="Train {conv - [spatial batchnorm] - relu - max pool} x L - {affine - relu "
+                    "- [dropout]} x M - affine - softmax with the Solver. "
+                    "Example: handgrad train cnn --data digits")
+    cnn.add_argument("--data", choices=("digits",), default="digits",
+                     help="digits (shipped, 8x8 images, 10 classes; default)")
+    cnn.add_argument("--filters", type=positive_int, nargs="+", default=None, metavar="F",
+                     help="filters of each conv stage (default 32 64)")
+    cnn.add_argument("--filter-size", type=positive_int, default=CNN_DEFAULTS["filter_size"],
+                     metavar="K", help="K x K filters, padded to keep the image size "
+                                       "(default 3)")
+    cnn.add_argument("--hidden", type=positive_int, nargs="*", default=None, metavar="H",
+                     help="hidden affine layer sizes after the convs (default 128; none: "
+                          "--hidden with no value)")
+    cnn.add_argument("--normalization", choices=("spatial_batchnorm", "none"),
+                     default="spatial_batchnorm",
+                     help="spatial batchnorm after every conv (default) or none")
+    cnn.add_argument("--keep-prob", type=positive_float, default=1.0, metavar="P",
+                     help="dropout after every hidden affine layer, keeping units with "
+                          "probability P (default 1: no dropout)")
+    cnn.add_argument("--reg", type=nonneg_float, default=0.0, metavar="R",
+                     help="L2 regularization strength, loss += 0.5 R sum(W^2) (default 0)")
+    cnn.add_argument("--lr-decay", type=positive_float, default=None, metavar="G",
+                     help=f"multiply the learning rate by G after every epoch (default "
+                          f"{CNN_DEFAULTS['lr_decay']:g})")
+    _common(cnn, lr_help=f"default {CNN_DEFAULTS['lr']:g}",
+            epochs_help=f"default {CNN_DEFAULTS['epochs']}",
+            batch_help=f"default {CNN_DEFAULTS['batch_size']}", clip_default=None)
+
     rnn = sub.add_parser(
         "rnn", help="character-level RNN language model on the shipped sonnets",
-        description="Train embedding - RNN - temporal affine - temporal softmax on the "
-                    "characters of Shakespeare's sonnets, then print a sample. "
-                    "Example: handgrad train rnn --minutes 3")
+        description="Train embedding - RNN (or LSTM) - temporal affine - temporal softmax on "
+                    "the characters of Shakespeare's sonnets, then print a sample. "
+                    "Example: handgrad train rnn --cell lstm --minutes 3")
     rnn.add_argument("--data", choices=("sonnets",), default="sonnets",
                      help="the corpus (sonnets, shipped)")
     rnn.add_argument("--hidden", type=positive_int, default=128, metavar="H",
                      help="hidden state size (default 128)")
     rnn.add_argument("--wordvec", type=positive_int, default=64, metavar="D",
                      help="character embedding size (default 64)")
+    rnn.add_argument("--cell", choices=CELLS, default="rnn",
+                     help="recurrent cell: rnn (vanilla, default) or lstm")
     rnn.add_argument("--activation", choices=RNN_ACTIVATIONS, default="tanh",
-                     help="RNN activation (default tanh)")
+                     help="activation of the vanilla RNN (default tanh; the LSTM's are fixed)")
     rnn.add_argument("--seq-len", type=positive_int, default=50, metavar="T",
                      help="characters per training window (default 50)")
     rnn.add_argument("--stride", type=positive_int, default=None, metavar="S",
@@ -332,6 +372,10 @@ def run(args: argparse.Namespace) -> int:
             from handgrad.models import train_fc
 
             return train_fc.run(args)
+        if args.model == "cnn":
+            from handgrad.models import train_cnn
+
+            return train_cnn.run(args)
         from handgrad.models import train_rnn
 
         return train_rnn.run(args)

@@ -1,4 +1,5 @@
-"""Character-level language model: ``embedding - rnn - temporal affine - temporal softmax CE``."""
+"""Character-level language model: ``embedding - rnn|lstm - temporal affine - temporal softmax
+CE``."""
 
 from __future__ import annotations
 
@@ -13,22 +14,29 @@ from handgrad import _validation as check
 from handgrad.models import _common as c
 
 RNN_ACTIVATIONS = ("tanh", "relu")
+CELLS = ("rnn", "lstm")
 
 
 class RNNLanguageModel:
-    """A vanilla-RNN character language model built from handgrad's layer modules.
+    """A character language model with a vanilla-RNN or an LSTM cell, built from handgrad's
+    layer modules.
 
     For input characters ``X`` (N, T) (vocabulary indices)::
 
         x = embedding(X, W_embed)                 # (N, T, D)
-        h = rnn(x, h0=0, Wx, Wh, b)               # (N, T, H)
+        h = rnn(x, h0=0, Wx, Wh, b)               # (N, T, H); or lstm(...) with cell="lstm"
         scores = temporal_affine(h, W_vocab, b_vocab)   # (N, T, V)
         loss = temporal_softmax_cross_entropy(scores, y, mask)
 
-    Parameters (CS231n names): ``W_embed`` (V, D), ``Wx`` (D, H), ``Wh`` (H, H), ``b`` (H,),
-    ``W_vocab`` (H, V), ``b_vocab`` (V,). Initialization: ``W_embed ~ N(0, 1)``, ``Wx`` and
-    ``Wh`` scaled by ``1/sqrt(fan_in)``, ``W_vocab`` by ``1/sqrt(H)``, biases 0. The hidden
-    state starts at zero for every sequence.
+    Parameters (CS231n names): ``W_embed`` (V, D), ``Wx`` (D, G), ``Wh`` (H, G), ``b`` (G,),
+    ``W_vocab`` (H, V), ``b_vocab`` (V,), where ``G = H`` for the RNN and ``G = 4H`` for the
+    LSTM, whose four gates are stacked in the order i, f, o, g (see
+    :mod:`handgrad.layers.lstm`). Initialization: ``W_embed ~ N(0, 1)``, ``Wx`` and ``Wh``
+    scaled by ``1/sqrt(fan_in)``, ``W_vocab`` by ``1/sqrt(H)``, biases 0 except the LSTM's
+    forget-gate bias ``b[H:2H] = 1`` (the memory is kept by default at the start, the usual
+    choice since Gers et al. 2000). The hidden state (and the LSTM's cell state) starts at
+    zero for every sequence. ``activation`` ("tanh" or "relu") is the RNN's; the LSTM's
+    nonlinearities are fixed, so with ``cell="lstm"`` it must be "tanh".
 
     Targets ``y`` (N, T) are the next characters (``X`` shifted by one). A negative target
     marks padding: ``mask = y >= 0``, and padded positions add nothing to the loss. The loss
@@ -48,7 +56,8 @@ class RNNLanguageModel:
 
     def __init__(self, vocab_size: int | None = None, wordvec_dim: int = 64,
                  hidden_dim: int = 128, activation: str = "tanh", dtype: Any = np.float64,
-                 seed: int | None = None, vocab: Iterable[str] | None = None) -> None:
+                 seed: int | None = None, vocab: Iterable[str] | None = None,
+                 cell: str = "rnn") -> None:
         owner = "RNNLanguageModel"
         self.vocab = None if vocab is None else "".join(vocab)
         if self.vocab is not None:
@@ -66,6 +75,10 @@ class RNNLanguageModel:
         self.wordvec_dim = c.positive_int(owner, "wordvec_dim", wordvec_dim)
         self.hidden_dim = c.positive_int(owner, "hidden_dim", hidden_dim)
         self.activation = check.choice(owner, "activation", activation, RNN_ACTIVATIONS)
+        self.cell = check.choice(owner, "cell", cell, CELLS)
+        if self.cell == "lstm" and self.activation != "tanh":
+            raise ValueError(f"{owner}: activation {activation!r} is for cell='rnn'; the "
+                             f"LSTM's nonlinearities are fixed (leave activation='tanh')")
         self.dtype = check.float_dtype(owner, dtype)
         self.seed = c.seed_value(owner, seed)
         self.char_to_idx = ({ch: i for i, ch in enumerate(self.vocab)}
@@ -73,32 +86,36 @@ class RNNLanguageModel:
         self.num_classes = self.vocab_size
 
         self._embedding = c.layer("embedding")
-        self._rnn = c.layer("rnn")
+        self._rnn = c.layer(self.cell)
         self._taffine = c.layer("temporal_affine")
         self._loss = importlib.import_module("handgrad.losses.temporal_softmax_cross_entropy")
 
         V, D, H = self.vocab_size, self.wordvec_dim, self.hidden_dim
+        G = 4 * H if self.cell == "lstm" else H
         rng = np.random.default_rng(self.seed)
         draws = {
             "W_embed": rng.standard_normal((V, D)),
-            "Wx": rng.standard_normal((D, H)) / math.sqrt(D),
-            "Wh": rng.standard_normal((H, H)) / math.sqrt(H),
-            "b": np.zeros(H),
+            "Wx": rng.standard_normal((D, G)) / math.sqrt(D),
+            "Wh": rng.standard_normal((H, G)) / math.sqrt(H),
+            "b": np.zeros(G),
             "W_vocab": rng.standard_normal((H, V)) / math.sqrt(H),
             "b_vocab": np.zeros(V),
         }
+        if self.cell == "lstm":
+            draws["b"][H:2 * H] = 1.0       # the forget gate starts open
         self.params: dict[str, np.ndarray] = {k: v.astype(self.dtype) for k, v in draws.items()}
 
     def config(self) -> dict[str, Any]:
         """JSON-serializable constructor arguments (``RNNLanguageModel(**config)``)."""
         return {"vocab_size": self.vocab_size, "wordvec_dim": self.wordvec_dim,
                 "hidden_dim": self.hidden_dim, "activation": self.activation,
-                "dtype": self.dtype.name, "seed": self.seed, "vocab": self.vocab}
+                "dtype": self.dtype.name, "seed": self.seed, "vocab": self.vocab,
+                "cell": self.cell}
 
     def __repr__(self) -> str:
         return (f"RNNLanguageModel(vocab_size={self.vocab_size}, wordvec_dim={self.wordvec_dim}, "
                 f"hidden_dim={self.hidden_dim}, activation={self.activation!r}, "
-                f"dtype={self.dtype.name!r})")
+                f"cell={self.cell!r}, dtype={self.dtype.name!r})")
 
     def _indices(self, name: str, X: Any) -> np.ndarray:
         if not isinstance(X, np.ndarray) or X.dtype.kind not in "iu" or X.ndim != 2:
@@ -111,8 +128,8 @@ class RNNLanguageModel:
         p = self.params
         x, emb_cache = self._embedding.forward(X, p["W_embed"])
         h0 = np.zeros((X.shape[0], self.hidden_dim), dtype=self.dtype)
-        h, rnn_cache = self._rnn.forward(x, h0, p["Wx"], p["Wh"], p["b"],
-                                         activation=self.activation)
+        options = {"activation": self.activation} if self.cell == "rnn" else {}
+        h, rnn_cache = self._rnn.forward(x, h0, p["Wx"], p["Wh"], p["b"], **options)
         scores, aff_cache = self._taffine.forward(h, p["W_vocab"], p["b_vocab"])
         return scores, (emb_cache, rnn_cache, aff_cache)
 
@@ -156,10 +173,10 @@ class RNNLanguageModel:
                seed: int | None = None, rng: np.random.Generator | None = None) -> str:
         """Generate ``length`` characters that continue ``prefix`` (the prefix is not repeated).
 
-        The prefix is fed through ``rnn.step_forward`` one character at a time (an empty prefix
-        starts from a newline, or the first vocabulary character when there is none); each next
-        character is drawn from ``softmax(scores / temperature)``: below 1 the text is more
-        conservative, above 1 more adventurous. ``seed`` or ``rng`` make it reproducible.
+        The prefix is fed through the cell's ``step_forward`` one character at a time (an empty
+        prefix starts from a newline, or the first vocabulary character when there is none);
+        each next character is drawn from ``softmax(scores / temperature)``: below 1 the text is
+        more conservative, above 1 more adventurous. ``seed`` or ``rng`` make it reproducible.
         """
         owner = "RNNLanguageModel.sample"
         if self.vocab is None:
@@ -178,13 +195,15 @@ class RNNLanguageModel:
                              f"{''.join(unknown)!r}")
         p = self.params
         h = np.zeros((1, self.hidden_dim), dtype=self.dtype)
+        state = (h, np.zeros_like(h))       # (hidden state, cell state; unused by the RNN)
         for ch in prefix[:-1]:
-            h = self._step(self.char_to_idx[ch], h)
+            state = self._step(self.char_to_idx[ch], state)
         current = self.char_to_idx[prefix[-1]]
         out: list[str] = []
         inv_t = 1.0 / temperature
         for _ in range(length):
-            h = self._step(current, h)
+            state = self._step(current, state)
+            h = state[0]
             logits = (h[0] @ p["W_vocab"] + p["b_vocab"]).astype(np.float64) * inv_t
             logits -= logits.max()
             cdf = np.cumsum(np.exp(logits))
@@ -193,9 +212,15 @@ class RNNLanguageModel:
             out.append(self.vocab[current])
         return "".join(out)
 
-    def _step(self, index: int, h: np.ndarray) -> np.ndarray:
+    def _step(self, index: int, state: tuple[np.ndarray, np.ndarray]
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """One step from ``(h, c)``; the RNN has no cell state and passes ``c`` through."""
         p = self.params
         x = p["W_embed"][index][None, :]
-        h, _ = self._rnn.step_forward(x, h, p["Wx"], p["Wh"], p["b"],
-                                      activation=self.activation)
-        return h
+        h, c_state = state
+        if self.cell == "lstm":
+            h, c_state, _ = self._rnn.step_forward(x, h, c_state, p["Wx"], p["Wh"], p["b"])
+        else:
+            h, _ = self._rnn.step_forward(x, h, p["Wx"], p["Wh"], p["b"],
+                                          activation=self.activation)
+        return h, c_state

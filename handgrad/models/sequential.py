@@ -7,7 +7,18 @@ backward, so the gradients are exactly the hand-written ones::
     loss, grads = net.loss(X, y)      # grads keyed like net.params: "0.W", "0.b", "2.W", ...
 
 Parameters are named ``"<layer index>.<name>"``; L2 regularization (``reg``) applies to every
-``W``.
+weight (``W``, and ``Wx``, ``Wh``, ``Wq``, ``Wk``, ``Wv``, ``Wo`` of the sequence layers).
+
+Layer objects: :class:`Affine` (flattens (N, ...) inputs), :class:`ReLU`, :class:`Sigmoid`,
+:class:`Tanh`, :class:`BatchNorm`; for images (N, C, H, W) :class:`Conv`, :class:`MaxPool`,
+:class:`AvgPool`, :class:`SpatialBatchNorm`, :class:`GroupNorm`; :class:`Dropout` and
+:class:`LayerNorm` for any shape; for sequences (N, T, D) :class:`LSTM` (returns every hidden
+state, (N, T, H)) and :class:`Attention`. ``net.loss(X)`` runs every layer in test mode
+(running statistics, no dropout), ``net.loss(X, y)`` in train mode. Dropout masks come from
+``net.rng``, seeded from ``seed``; the Solver keeps its state in checkpoints::
+
+    net = Sequential([Conv(1, 8, 3, pad=1), SpatialBatchNorm(8), ReLU(), MaxPool(2),
+                      Affine(8 * 4 * 4, 10)], seed=0)
 """
 
 from __future__ import annotations
@@ -26,6 +37,9 @@ from handgrad.models import _common as c
 class Layer(ABC):
     """A layer object: ``init`` creates its parameters, ``forward``/``backward`` call a module."""
 
+    # Names of the parameters that are weights (L2 regularization applies to them).
+    weights: tuple[str, ...] = ()
+
     def init(self, rng: np.random.Generator, dtype: np.dtype) -> dict[str, np.ndarray]:
         return {}
 
@@ -39,7 +53,10 @@ class Layer(ABC):
 
 
 class Affine(Layer):
-    """``x @ W + b``; W drawn with std ``weight_scale`` or, if None, He ``sqrt(2 / in_dim)``."""
+    """``x @ W + b``; W drawn with std ``weight_scale`` or, if None, He ``sqrt(2 / in_dim)``.
+    An input (N, d1, ..., dk) is flattened to (N, in_dim) (``in_dim = d1 * ... * dk``)."""
+
+    weights = ("W",)
 
     def __init__(self, in_dim: int, out_dim: int, weight_scale: float | None = None) -> None:
         self.in_dim = c.positive_int("Affine", "in_dim", in_dim)
@@ -95,10 +112,15 @@ class Tanh(_Elementwise):
 class BatchNorm(Layer):
     """Batch normalization over (N, dim); keeps its running statistics in ``bn_param``."""
 
+    name = "batchnorm"
+
     def __init__(self, dim: int, momentum: float = 0.9, eps: float = 1e-5) -> None:
-        self.dim = c.positive_int("BatchNorm", "dim", dim)
-        self.bn_param: dict[str, Any] = {"mode": "train", "momentum": momentum, "eps": eps}
-        self._mod = c.layer("batchnorm")
+        owner = type(self).__name__
+        self.dim = c.positive_int(owner, "dim", dim)
+        self.bn_param: dict[str, Any] = {
+            "mode": "train", "momentum": c.nonneg_float(owner, "momentum", momentum),
+            "eps": c.nonneg_float(owner, "eps", eps, positive=True)}
+        self._mod = c.layer(self.name)
 
     def init(self, rng, dtype):
         self.bn_param["running_mean"] = np.zeros(self.dim, dtype=dtype)
@@ -114,7 +136,224 @@ class BatchNorm(Layer):
         return dx, {"gamma": dgamma, "beta": dbeta}
 
     def __repr__(self) -> str:
-        return f"BatchNorm({self.dim})"
+        return f"{type(self).__name__}({self.dim})"
+
+
+class SpatialBatchNorm(BatchNorm):
+    """Batch normalization of the ``dim`` channels of (N, C, H, W), over the batch and the
+    pixels; running statistics in ``bn_param`` like :class:`BatchNorm`."""
+
+    name = "spatial_batchnorm"
+
+
+class _Normalization(Layer):
+    """gamma (dim,) and beta (dim,) around a module that takes no mode."""
+
+    name = ""
+
+    def __init__(self, dim: int, **options: Any) -> None:
+        self.dim = c.positive_int(type(self).__name__, "dim", dim)
+        self.options = options
+        self._mod = c.layer(self.name)
+
+    def init(self, rng, dtype):
+        return {"gamma": np.ones(self.dim, dtype=dtype), "beta": np.zeros(self.dim, dtype=dtype)}
+
+    def forward(self, x, params, mode):
+        return self._mod.forward(x, params["gamma"], params["beta"], **self.options)
+
+    def backward(self, dout, cache):
+        dx, dgamma, dbeta = self._mod.backward(dout, cache)
+        return dx, {"gamma": dgamma, "beta": dbeta}
+
+    def __repr__(self) -> str:
+        extra = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({self.dim}{extra})"
+
+
+class LayerNorm(_Normalization):
+    """Layer normalization over the last axis (``dim`` features) of (N, ..., dim)."""
+
+    name = "layernorm"
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__(dim, eps=c.nonneg_float("LayerNorm", "eps", eps, positive=True))
+
+
+class GroupNorm(_Normalization):
+    """Group normalization of (N, C, H, W) with ``dim = C`` channels in ``groups`` groups."""
+
+    name = "groupnorm"
+
+    def __init__(self, dim: int, groups: int, eps: float = 1e-5) -> None:
+        super().__init__(dim, G=c.positive_int("GroupNorm", "groups", groups),
+                         eps=c.nonneg_float("GroupNorm", "eps", eps, positive=True))
+
+
+class Conv(Layer):
+    """2-D convolution of (N, in_channels, H, W) with ``out_channels`` filters of
+    ``filter_size`` (an int or (HH, WW)); W drawn with std ``weight_scale`` or, if None, He
+    ``sqrt(2 / (in_channels * HH * WW))``; b starts at 0."""
+
+    weights = ("W",)
+
+    def __init__(self, in_channels: int, out_channels: int, filter_size: int | tuple[int, int],
+                 stride: int | tuple[int, int] = 1, pad: int | tuple[int, int] = 0,
+                 weight_scale: float | None = None) -> None:
+        owner = "Conv"
+        self.in_channels = c.positive_int(owner, "in_channels", in_channels)
+        self.out_channels = c.positive_int(owner, "out_channels", out_channels)
+        size = (filter_size, filter_size) if isinstance(filter_size, int) else filter_size
+        self.filter_size = tuple(c.int_list(owner, "filter_size", list(size)))
+        if len(self.filter_size) != 2:
+            raise ValueError(f"{owner}: filter_size must be an int or (HH, WW), got "
+                             f"{filter_size!r}")
+        self.stride, self.pad = stride, pad
+        fan_in = self.in_channels * self.filter_size[0] * self.filter_size[1]
+        self.weight_scale = (math.sqrt(2.0 / fan_in) if weight_scale is None
+                             else c.nonneg_float(owner, "weight_scale", weight_scale,
+                                                 positive=True))
+        self._mod = c.layer("conv")
+
+    def init(self, rng, dtype):
+        shape = (self.out_channels, self.in_channels, *self.filter_size)
+        w = self.weight_scale * rng.standard_normal(shape)
+        return {"W": w.astype(dtype), "b": np.zeros(self.out_channels, dtype=dtype)}
+
+    def forward(self, x, params, mode):
+        return self._mod.forward(x, params["W"], params["b"], stride=self.stride, pad=self.pad)
+
+    def backward(self, dout, cache):
+        dx, dw, db = self._mod.backward(dout, cache)
+        return dx, {"W": dw, "b": db}
+
+    def __repr__(self) -> str:
+        return (f"Conv({self.in_channels}, {self.out_channels}, {self.filter_size}, "
+                f"stride={self.stride!r}, pad={self.pad!r})")
+
+
+class _Pool(Layer):
+    name = ""
+
+    def __init__(self, size: int | tuple[int, int] = 2,
+                 stride: int | tuple[int, int] | None = None) -> None:
+        self.size, self.stride = size, stride
+        self._mod = c.layer(self.name)
+
+    def forward(self, x, params, mode):
+        return self._mod.forward(x, size=self.size, stride=self.stride)
+
+    def backward(self, dout, cache):
+        return self._mod.backward(dout, cache), {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.size!r}, stride={self.stride!r})"
+
+
+class MaxPool(_Pool):
+    """Max pooling of (N, C, H, W) over ``size`` windows, ``stride`` apart (default: size)."""
+
+    name = "maxpool"
+
+
+class AvgPool(_Pool):
+    """Average pooling of (N, C, H, W) over ``size`` windows, ``stride`` apart (default: size)."""
+
+    name = "avgpool"
+
+
+class Dropout(Layer):
+    """Inverted dropout keeping each unit with probability ``keep_prob`` in train mode; the
+    identity in test mode. Masks come from ``rng``, which :class:`Sequential` sets to its own
+    ``net.rng``."""
+
+    def __init__(self, keep_prob: float) -> None:
+        value = c.nonneg_float("Dropout", "keep_prob", keep_prob, positive=True)
+        if value > 1:
+            raise ValueError(f"Dropout: keep_prob is the probability of keeping a unit, in "
+                             f"(0, 1], got {keep_prob!r}")
+        self.keep_prob = value
+        self.rng = np.random.default_rng()
+        self._mod = c.layer("dropout")
+
+    def forward(self, x, params, mode):
+        return self._mod.forward(x, {"mode": mode, "keep_prob": self.keep_prob,
+                                     "rng": self.rng})
+
+    def backward(self, dout, cache):
+        return self._mod.backward(dout, cache), {}
+
+    def __repr__(self) -> str:
+        return f"Dropout({self.keep_prob:g})"
+
+
+class LSTM(Layer):
+    """An LSTM over (N, T, input_dim) from a zero state, returning every hidden state
+    (N, T, hidden_dim). ``Wx`` (D, 4H) and ``Wh`` (H, 4H) drawn with std ``1/sqrt(fan_in)``,
+    ``b`` (4H,) 0 except the forget gate's, 1 (gates i, f, o, g)."""
+
+    weights = ("Wx", "Wh")
+
+    def __init__(self, input_dim: int, hidden_dim: int) -> None:
+        self.input_dim = c.positive_int("LSTM", "input_dim", input_dim)
+        self.hidden_dim = c.positive_int("LSTM", "hidden_dim", hidden_dim)
+        self._mod = c.layer("lstm")
+
+    def init(self, rng, dtype):
+        d, h = self.input_dim, self.hidden_dim
+        b = np.zeros(4 * h)
+        b[h:2 * h] = 1.0
+        return {"Wx": (rng.standard_normal((d, 4 * h)) / math.sqrt(d)).astype(dtype),
+                "Wh": (rng.standard_normal((h, 4 * h)) / math.sqrt(h)).astype(dtype),
+                "b": b.astype(dtype)}
+
+    def forward(self, x, params, mode):
+        h0 = np.zeros((x.shape[0], self.hidden_dim), dtype=x.dtype)
+        return self._mod.forward(x, h0, params["Wx"], params["Wh"], params["b"])
+
+    def backward(self, dout, cache):
+        dx, _dh0, dwx, dwh, db = self._mod.backward(dout, cache)
+        return dx, {"Wx": dwx, "Wh": dwh, "b": db}
+
+    def __repr__(self) -> str:
+        return f"LSTM({self.input_dim}, {self.hidden_dim})"
+
+
+class Attention(Layer):
+    """Multi-head self-attention of (N, T, dim) with ``num_heads`` heads (``causal=True``:
+    position i sees j <= i); the four (dim, dim) projections drawn with std ``1/sqrt(dim)``,
+    biases 0."""
+
+    weights = ("Wq", "Wk", "Wv", "Wo")
+    _names = ("Wq", "Wk", "Wv", "Wo", "bq", "bk", "bv", "bo")
+
+    def __init__(self, dim: int, num_heads: int = 1, causal: bool = False) -> None:
+        self.dim = c.positive_int("Attention", "dim", dim)
+        self.num_heads = c.positive_int("Attention", "num_heads", num_heads)
+        if self.dim % self.num_heads:
+            raise ValueError(f"Attention: num_heads {num_heads} must divide dim {dim}")
+        self.causal = bool(causal)
+        self._mod = c.layer("attention")
+
+    def init(self, rng, dtype):
+        out = {}
+        for name in self.weights:
+            out[name] = (rng.standard_normal((self.dim, self.dim)) / math.sqrt(self.dim)
+                         ).astype(dtype)
+        for name in ("bq", "bk", "bv", "bo"):
+            out[name] = np.zeros(self.dim, dtype=dtype)
+        return out
+
+    def forward(self, x, params, mode):
+        return self._mod.forward(x, *(params[k] for k in self._names),
+                                 num_heads=self.num_heads, causal=self.causal)
+
+    def backward(self, dout, cache):
+        dx, *grads = self._mod.backward(dout, cache)
+        return dx, dict(zip(self._names, grads, strict=True))
+
+    def __repr__(self) -> str:
+        return f"Attention({self.dim}, num_heads={self.num_heads}, causal={self.causal})"
 
 
 class Sequential:
@@ -127,17 +366,25 @@ class Sequential:
         self.layers = list(layers)
         if not self.layers or not all(isinstance(layer, Layer) for layer in self.layers):
             raise TypeError(f"{owner}: layers must be a non-empty list of layer objects "
-                            f"(Affine, ReLU, Sigmoid, Tanh, BatchNorm)")
+                            f"(Affine, Conv, ReLU, MaxPool, ..., see handgrad.models)")
         self.loss_name = check.choice(owner, "loss", loss, tuple(c.LOSSES))
         self.task = c.LOSSES[self.loss_name][1]
         self.reg = c.nonneg_float(owner, "reg", reg)
         self.dtype = check.float_dtype(owner, dtype)
         self._loss = c.loss_module(self.loss_name)
-        rng = np.random.default_rng(c.seed_value(owner, seed))
+        seed = c.seed_value(owner, seed)
+        rng = np.random.default_rng(seed)
+        # The dropout masks' generator: its own stream, so dropout leaves the weights of a seed
+        # unchanged; the Solver saves and restores its state with the checkpoint.
+        self.rng = np.random.default_rng(None if seed is None else [seed, 1])
         self.params: dict[str, np.ndarray] = {}
         for i, layer in enumerate(self.layers):
             for name, value in layer.init(rng, self.dtype).items():
                 self.params[f"{i}.{name}"] = value
+            if isinstance(layer, Dropout):
+                layer.rng = self.rng
+        self._weights = [f"{i}.{name}" for i, layer in enumerate(self.layers)
+                         for name in layer.weights]
         outs = [layer.out_dim for layer in self.layers if isinstance(layer, Affine)]
         self.num_classes = outs[-1] if outs else None
 
@@ -146,8 +393,8 @@ class Sequential:
 
     @property
     def buffers(self) -> dict[str, np.ndarray]:
-        """Batchnorm running statistics, ``"<index>.running_mean"`` / ``".running_var"`` (the
-        arrays the layers use, so in-place writes take effect)."""
+        """Batchnorm (and spatial batchnorm) running statistics, ``"<index>.running_mean"`` /
+        ``".running_var"`` (the arrays the layers use, so in-place writes take effect)."""
         return {f"{i}.{key}": layer.bn_param[key]
                 for i, layer in enumerate(self.layers) if isinstance(layer, BatchNorm)
                 for key in ("running_mean", "running_var")}
@@ -190,10 +437,9 @@ class Sequential:
             dout, layer_grads = self.layers[i].backward(dout, caches[i])
             grads.update({f"{i}.{k}": v for k, v in layer_grads.items()})
         if self.reg:
-            weights = [v for k, v in self.params.items() if k.endswith(".W")]
+            weights = [self.params[k] for k in self._weights]
             loss = loss + c.l2_penalty(self.reg, weights, self.dtype)
             reg = self.dtype.type(self.reg)
-            for k, v in self.params.items():
-                if k.endswith(".W"):
-                    grads[k] += reg * v
+            for k in self._weights:
+                grads[k] += reg * self.params[k]
         return self.dtype.type(loss), {k: grads[k] for k in self.params}

@@ -1,8 +1,8 @@
-"""``handgrad train rnn``: a character-level RNN language model on the shipped sonnets.
+"""``handgrad train rnn``: a character-level RNN or LSTM language model on the shipped sonnets.
 
-Trains embedding - RNN - temporal affine - temporal softmax (or continues ``--resume``),
-prints the loss per character and the next-character accuracy, the throughput, and a text
-sample. The arguments are defined in :mod:`handgrad.models.command`.
+Trains embedding - RNN (or LSTM, ``--cell lstm``) - temporal affine - temporal softmax (or
+continues ``--resume``), prints the loss per character and the next-character accuracy, the
+throughput, and a text sample. The arguments are defined in :mod:`handgrad.models.command`.
 """
 
 from __future__ import annotations
@@ -62,14 +62,15 @@ def run(args: argparse.Namespace) -> int:
     else:
         model = RNNLanguageModel(vocab=corpus.vocab, wordvec_dim=args.wordvec,
                                  hidden_dim=args.hidden, activation=args.activation,
-                                 dtype=np.dtype(args.dtype), seed=args.seed)
+                                 dtype=np.dtype(args.dtype), seed=args.seed, cell=args.cell)
     solver = make_solver(args, model, data, epochs_for(args, RNN_EPOCHS),
                          args.batch_size or 50, args.lr or 2e-3, num_train_samples=1000,
                          print_every=50)
     print(f"handgrad train rnn: sonnets, {len(corpus.text):,} characters, vocabulary of "
           f"{corpus.vocab_size}; {len(data['X_train'])} train / {len(data['X_val'])} val "
           f"windows of {args.seq_len} characters (stride {stride})")
-    print(f"model: embedding {model.wordvec_dim} - {model.activation} RNN {model.hidden_dim} - "
+    cell = "LSTM" if model.cell == "lstm" else f"{model.activation} RNN"
+    print(f"model: embedding {model.wordvec_dim} - {cell} {model.hidden_dim} - "
           f"softmax over {model.vocab_size}, {model.dtype.name}; {optimizer_line(args, solver)}")
 
     seconds, examples = train_timed(solver)
@@ -90,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
                 "train_acc_history": solver.train_acc_history,
                 "val_acc_history": solver.val_acc_history,
                 "eval_epoch_history": solver.eval_epoch_history}
-    plot_curves(args, per_char, f"char-RNN (H={model.hidden_dim}) on sonnets: loss per "
-                                f"character, next-character accuracy")
+    plot_curves(args, per_char, f"char-{cell.split()[-1]} (H={model.hidden_dim}) on sonnets: "
+                                f"loss per character, next-character accuracy")
     if args.sample:
         text = model.sample(args.prefix, args.sample, temperature=args.temperature,
                             seed=args.seed)

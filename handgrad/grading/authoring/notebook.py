@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from handgrad.gradcheck.check import check_op
+from handgrad.gradcheck.outputs import packed
 from handgrad.gradcheck.registry import get as registry_op
 from handgrad.gradcheck.report import GradCheckReport
 from handgrad.plots import figure
@@ -145,6 +146,8 @@ def check_gradients(module: Any, op: str, *, seed: int = 0, mode: str = "full",
                                  f"{op!r} checks {spec.forward} and {spec.backward}")
         functions.append(fn)
     forward, backward = functions
+    if len(spec.outputs) > 1:  # e.g. lstm_step's (next_h, next_c): checked side by side
+        forward, backward = packed(forward, backward, len(spec.outputs))
     args, options = spec.inputs(seed, dims)
     try:
         _call_once(forward, backward, args, options)

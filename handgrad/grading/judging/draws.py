@@ -8,8 +8,12 @@ id, cycling through ``hidden_dims``. For each draw the grader, never a worker, c
 - ``kind = "backward"``: the registry op's inputs at that seed and size, a random upstream
   gradient ``dout`` of the output's shape and dtype (a random value, not 1, for a scalar
   loss), the reference gradients from the installed reference module, and the numerical
-  gradients of the reference forward (:mod:`handgrad.gradcheck`). The reference is checked
-  against the numerical gradient (away from declared kinks) before it is trusted: a reference
+  gradients of the reference forward (:mod:`handgrad.gradcheck`). An op with several outputs
+  (``lstm.step_forward`` returns ``(next_h, next_c, cache)``) gets one upstream gradient per
+  output: ``dout`` is then a tuple, and the backward is called as ``backward(*dout, cache)``;
+  the numerical gradients see the outputs side by side
+  (:func:`handgrad.gradcheck.outputs.packed`). The reference is checked against the numerical
+  gradient (away from declared kinks) before it is trusted: a reference
   that disagrees is a *grader error* for that draw, never a silent pass or fail.
 - ``kind = "function"``: the inputs from the spec's maker, the reference's return value, and
   the reference's arguments after the call (so in-place contracts such as
@@ -28,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from handgrad.gradcheck.numerical import numerical_gradient_array
+from handgrad.gradcheck.outputs import packed
 from handgrad.gradcheck.registry import REGISTRY
 from handgrad.grading.authoring.spec import Check
 
@@ -50,7 +55,7 @@ class Draw:
     dims: dict[str, int]
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
-    dout: Any = None
+    dout: Any = None                 # one upstream gradient, or a tuple of one per output
     out: Any = None                  # reference forward output (backward checks)
     grads: tuple = ()                # reference gradients, one per differentiable input
     numeric: tuple = ()              # numerical gradients of the reference forward
@@ -147,14 +152,21 @@ def fill_backward(draw: Draw, check: Check, op: Any) -> None:
     module = importlib.import_module(op.module)
     forward = getattr(module, op.forward)
     backward = getattr(module, check.function)
+    count = len(op.outputs)
+    if count > 1:  # several outputs, seen side by side as one
+        forward, backward = packed(forward, backward, count)
     args, kwargs = op.inputs(draw.seed, draw.dims, np.float64)
     draw.dims = {**dict(op.dims), **draw.dims}
     draw.args, draw.kwargs = tuple(args), dict(kwargs)
     out, cache = forward(*copy_tree(draw.args), **copy_tree(draw.kwargs))
     rng = np.random.default_rng(np.random.SeedSequence([draw.seed, 0x644F5554]))
     draw.out = out
-    draw.dout = _dout_like(out, rng)
-    grads = _as_tuple(backward(copy_tree(draw.dout), cache))
+    dout = _dout_like(out, rng)
+    grads = _as_tuple(backward(copy_tree(dout), cache))
+    draw.dout = dout
+    if count > 1:  # what the student's backward receives: one gradient per output
+        draw.dout = tuple(np.split(dout, np.cumsum(cache.widths)[:-1], axis=-1))
+        draw.out = tuple(np.split(out, np.cumsum(cache.widths)[:-1], axis=-1))
     diff = tuple(i for i, a in enumerate(draw.args)
                  if isinstance(a, np.ndarray) and a.dtype.kind == "f")
     if len(grads) != len(diff):
@@ -172,7 +184,7 @@ def fill_backward(draw: Draw, check: Check, op: Any) -> None:
             a[i] = xi
             return forward(*a, **copy_tree(draw.kwargs))[0]
 
-        num = numerical_gradient_array(f, x, draw.dout)
+        num = numerical_gradient_array(f, x, dout)
         numeric.append(num)
         ref = np.asarray(grads[gi], dtype=np.float64)
         if ref.shape != num.shape:

@@ -200,10 +200,11 @@ class Grader:
                     item["dout"] = d.dout
                 payload.append(item)
             node, blobs = wire.encode(payload)
-            forward = self._forward_name(check) if check.kind == "backward" else None
+            forward, outputs = (self._forward_of(check) if check.kind == "backward"
+                                else (None, 1))
             header = {
                 "type": "request", "kind": check.kind, "module": filename[:-3],
-                "function": check.function, "forward": forward,
+                "function": check.function, "forward": forward, "outputs": outputs,
                 "reference_modules": reference_modules(self.assignment),
                 "grader_modules": list(GRADER_MODULES),
                 "protected_files": self.protected,
@@ -215,11 +216,13 @@ class Grader:
             request = wire.frame(header, blobs)
         return _Plan(check, filename, draws, request, usable, timeout)
 
-    def _forward_name(self, check: Check) -> str:
+    def _forward_of(self, check: Check) -> tuple[str, int]:
+        """The forward's name and its number of outputs (besides the cache)."""
         try:
-            return draws_mod.registry_op(check, self.registry).forward
+            op = draws_mod.registry_op(check, self.registry)
         except draws_mod.GraderError:
-            return "forward"
+            return "forward", 1
+        return op.forward, len(op.outputs)
 
     def workspace(self) -> process.Workspace:
         with self._ws_lock:

@@ -230,7 +230,14 @@ def judge_backward(draw: Draw, report: Report, tol: float, function: str) -> Dra
 def _mutations(draw: Draw, data: dict, report: Report) -> str | None:
     dout_after = data.get("dout_after")
     dout = draw.dout
-    if isinstance(dout, np.ndarray):
+    if isinstance(dout, tuple):  # one upstream gradient per output
+        if not isinstance(dout_after, (tuple, list)) or len(dout_after) != len(dout):
+            return "the worker sent incomplete data about the upstream gradients"
+        for i, (before, after) in enumerate(zip(dout, dout_after, strict=True)):
+            if not _same(after, before):
+                return (f"the gradient values are right, but backward modified its upstream "
+                        f"gradient argument {i + 1} in place")
+    elif isinstance(dout, np.ndarray):
         if not _same(dout_after, dout):
             return "the gradient values are right, but backward modified dout in place"
     elif isinstance(dout_after, wire.Scalar):

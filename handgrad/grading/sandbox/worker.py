@@ -20,7 +20,10 @@ then, in this order:
 3. imports the student's module from the working folder;
 4. for each draw of the request: ``kind == "backward"``: runs the student's forward on copies
    of the inputs, then the student's backward with the grader's ``dout``, counting calls of
-   forward made during backward; ``kind == "function"``: calls the function;
+   forward made during backward (for a forward with ``outputs`` > 1 outputs, such as
+   ``lstm.step_forward``'s ``(next_h, next_c, cache)``, ``dout`` holds one gradient per
+   output and backward is called as ``backward(*dout, cache)``); ``kind == "function"``:
+   calls the function;
 5. sends one frame per draw on the inherited result descriptor ``FD`` (never stdout): the
    returned value as data, the inputs after the call, what went wrong, the flags.
 
@@ -233,6 +236,8 @@ def run(request: dict, blobs: list[bytes], channel: Channel, uid: int | None,
     function: Any = request["function"]  # the request's values, checked as they are used
     target: Any = getattr(module, function, None) if _isinstance(function, str) else None
     forward_name: Any = request.get("forward")
+    outputs: Any = request.get("outputs", 1)
+    outputs = outputs if _type(outputs) is int and outputs >= 1 else 1
     forward: Any = getattr(module, forward_name, None) if kind == "backward" else None
     missing = None
     if not callable(target):
@@ -269,17 +274,22 @@ def run(request: dict, blobs: list[bytes], channel: Channel, uid: int | None,
                     result = forward(*args, **kwargs)
                 finally:
                     restore_builtins()
-                if _type(result) is not tuple or len(result) != 2:
-                    raise TypeError(f"{forward_name} must return (out, cache), got "
-                                    f"{_type(result).__name__}")
-                out, cache = result
+                if _type(result) is not tuple or len(result) != outputs + 1:
+                    expected = "(out, cache)" if outputs == 1 else \
+                        f"{outputs} outputs and a cache"
+                    got = (f"a tuple of {len(result)}" if _type(result) is tuple
+                           else _type(result).__name__)
+                    raise TypeError(f"{forward_name} must return {expected}, got {got}")
+                *outs, cache = result
+                out = outs[0] if outputs == 1 else list(outs)
                 saved = snapshot_arrays(cache)
                 dout = copy_tree(draw["dout"])
+                douts = [dout] if outputs == 1 else list(dout)
                 report["where"] = "backward"
                 counter["calls"] = 0
                 counter["in_backward"] = True
                 try:
-                    value = target(dout, cache)
+                    value = target(*douts, cache)
                 finally:
                     counter["in_backward"] = False
                     restore_builtins()

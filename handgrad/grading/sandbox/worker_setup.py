@@ -62,7 +62,8 @@ PRELOAD = ("math", "cmath", "random", "functools", "itertools", "collections",
            "handgrad.validation", "handgrad._validation", "handgrad.fast._blocks", "unittest",
            "difflib", "pprint",
            "stringprep", "subprocess", "numpy.testing", "encodings.idna", "encodings.latin_1",
-           "encodings.ascii", "encodings.utf_8_sig", "encodings.cp1252")
+           "encodings.ascii", "encodings.utf_8_sig", "encodings.cp1252",
+           "secrets")  # secrets: numpy.random's SeedSequence imports it on first use
 
 
 def _world_readable(path: str) -> bool:
