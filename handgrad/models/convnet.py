@@ -252,7 +252,7 @@ class ConvNet:
         dout, grads[f"W{L}"], grads[f"b{L}"] = self._affine.backward(dscores, caches[-1])
         for i in range(L - 1, self.num_conv, -1):
             affine_cache, relu_cache, drop_cache = caches[i - 1]
-            if drop_cache is not None:
+            if drop_cache is not None and self._dropout is not None:
                 dout = self._dropout.backward(dout, drop_cache)
             dout = self._relu.backward(dout, relu_cache)
             dout, grads[f"W{i}"], grads[f"b{i}"] = self._affine.backward(dout, affine_cache)
@@ -263,7 +263,7 @@ class ConvNet:
             if pool_cache is not None:
                 dout = self._pool.backward(dout, pool_cache)
             dout = self._relu.backward(dout, relu_cache)
-            if bn_cache is not None:
+            if bn_cache is not None and self._sbn is not None:
                 dout, grads[f"gamma{i}"], grads[f"beta{i}"] = self._sbn.backward(dout, bn_cache)
             dout, grads[f"W{i}"], grads[f"b{i}"] = self._conv.backward(dout, conv_cache)
         if self.reg:
