@@ -168,6 +168,8 @@ def grade_gradescope(assignment_path: str | Path, *, root: str | Path | None = N
         obj = results.gradescope_json(result, assignment_name=assignment.name, points=points,
                                       execution_time=time.monotonic() - started)
         results.write_json(out, obj)
+        results.write_json(out.with_name("secrets.json"), results.secrets_json(result),
+                           mode=0o600)
         log(f"handgrad: {assignment.name}: score {result.score:g} / {result.max_score:g} "
             f"({result.status}); secret seed {result.secret_seed}")
         for c in result.checks:

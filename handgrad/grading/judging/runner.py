@@ -163,6 +163,7 @@ class Grader:
             if only is not None and check.id not in only:
                 continue
             draws = draws_mod.plan(check, which=which, secret_seed=self.secret_seed)
+            draws = draws_mod.add_properties(draws, check, registry=registry)
             draws_mod.fill(draws, check, registry=registry)
             self.plans.append(self._make_plan(check, draws))
 
@@ -250,7 +251,7 @@ class Grader:
         return hashlib.sha256(f"{self.fingerprint}:{digest}".encode()).hexdigest()
 
     def draw_record(self) -> dict[str, list[dict[str, Any]]]:
-        return {p.check.id: [d.describe() for d in p.draws] for p in self.plans}
+        return {p.check.id: [d.secret() for d in p.draws] for p in self.plans}
 
     def grader_errors(self) -> list[str]:
         """Problems found while computing expected values (each costs students points)."""
@@ -331,8 +332,7 @@ class Grader:
         score = float(sum(r.score for r in results))
         max_score = float(sum(r.max_score for r in results))
         if status is None:
-            bad = [f"{r.check_id}={r.status}" for r in results if r.status != "passed"]
-            status = "ok" if not bad else "; ".join(bad)
+            status = overall_status(results)
         if not message and file_errors:
             message = "; ".join(f"{k}: {v}" for k, v in sorted(file_errors.items()))
         return SubmissionResult(
@@ -399,6 +399,16 @@ class Grader:
             res.output = output if attach else ""
             results.append(res)
         return results
+
+
+def overall_status(results: Sequence[CheckResult]) -> str:
+    """``"ok"``, or ``"id=status; ..."`` with one status per check (its public part's when
+    both parts failed, else the failing part's), never one per part."""
+    first: dict[str, str] = {}
+    for r in results:
+        if r.status != "passed":
+            first.setdefault(r.spec_id or r.check_id, r.status)
+    return "ok" if not first else "; ".join(f"{k}={v}" for k, v in first.items())
 
 
 def _call(progress: Callable[..., Any] | None, *args: Any) -> None:
