@@ -193,5 +193,5 @@ def test_one_wrong_function_fails_alone_with_a_hint(basics_solved, tmp_path, cap
     lines = out.splitlines()
     below = lines[lines.index(rows["sigmoid.backward"]) + 1:]
     hints = [line for line in below[:3] if "hint:" in line]
-    assert hints and "factor of 2" in hints[0], out
+    assert hints and "twice the expected" in hints[0], out
     assert "total: 9/10 points (5 passed, 1 failed)" in out

@@ -61,7 +61,10 @@ def test_gradescope_mode_grades_the_submission(tmp_path: Path) -> None:
     assert results.validate(obj, points=4.0) == []
     assert obj["score"] == 4 and obj["stdout_visibility"] == "hidden"
     assert {t["visibility"] for t in obj["tests"]} == {"visible", "after_due_date"}
-    assert isinstance(obj["extra_data"]["secret_seed"], int)
+    assert "secret_seed" not in obj["extra_data"]
+    secrets = json.loads((root / "results" / "secrets.json").read_text())
+    assert isinstance(secrets["secret_seed"], int) and secrets["draws"]
+    assert str(secrets["secret_seed"]) not in json.dumps(obj)
     assert "score 4 / 4" in done.stdout
 
 
