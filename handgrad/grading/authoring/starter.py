@@ -176,11 +176,10 @@ POINTS_RULE = (
     "How points are earned: each check's points are split in two halves, one for its public",
     "draws (the ones `handgrad check` runs) and one for the grader's hidden draws. A half is",
     "earned only when every one of its draws passes, and a draw of a backward pass checks",
-    "everything at once:",
-    "the values of every gradient, float32 inputs giving float32 gradients, a size of 1 on",
-    "each axis, a zero `dout` giving zero gradients, the same answer when backward runs",
-    "again, and nothing modified in place (`dout`, the inputs, the cache). There is no",
-    "partial credit within a half.",
+    "everything at once: the values of every gradient, float32 inputs giving float32",
+    "gradients, a size of 1 on each axis, a zero `dout` giving zero gradients, the same",
+    "answer when backward runs again, and nothing modified in place (`dout`, the inputs, the",
+    "cache). There is no partial credit within a half.",
 )
 
 
