@@ -117,4 +117,7 @@ def combine(check: Check, filename: str, pairs: list[tuple[Draw, DrawVerdict]], 
 
 def _one_line(text: str, limit: int = 500) -> str:
     text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    head, space, _ = text[:limit - 4].rpartition(" ")   # never cut inside a word
+    return (head if space and head else text[:limit - 4]).rstrip() + " ..."

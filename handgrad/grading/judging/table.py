@@ -246,4 +246,13 @@ def one_line(value: Any) -> str:
     if not lines:
         return ""
     line = lines[-1] if lines[0].startswith("Traceback") else lines[0]
-    return line if len(line) <= 200 else line[:197] + "..."
+    return shorten(line, 320)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a space, never inside a word."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 4]
+    head, space, _ = cut.rpartition(" ")
+    return (head if space and head else cut).rstrip() + " ..."
