@@ -30,12 +30,16 @@ Results:
   ``max_score`` = its points, ``visibility`` "visible"). With ``which="all"`` a check with
   hidden draws has two: the public part (the spec id, visible, ``points - hidden share``)
   and the hidden part (``"<id>.hidden"``, ``visibility`` "after_due_date",
-  ``points * HIDDEN_SHARE``); the parts of a check sum to its points. The output printed by
-  the student's code goes with the hidden part then (it may show hidden inputs).
+  ``points * HIDDEN_SHARE``); the parts of a check sum to its points. A part earns its points
+  only when every one of its draws passes (value draws and the property draws of
+  :func:`~handgrad.grading.judging.draws.add_properties`: float32, size 1, zero dout,
+  repeat). The output printed by the student's code goes with the hidden part then (it may
+  show hidden inputs).
 - :class:`SubmissionResult` ``(submission, checks, score, max_score, status, which,
   secret_seed, draws, file_errors, message, fingerprint, elapsed, versions)``; ``status`` is
-  "ok" (everything passed), "invalid submission", or ``"id=status; ..."`` for the checks
-  that did not pass; ``draws`` records every draw's seed and sizes, for reproducibility.
+  "ok" (everything passed), "invalid submission", or ``"id=status; ..."`` with one status
+  per check that did not pass (:func:`overall_status`); ``draws`` records every draw's seed
+  and sizes, for reproducibility (instructor-only: never written into results.json).
 
 Layout: the student file of a check's module is its last component (``affine.py`` for
 ``handgrad.layers.affine``; :func:`~handgrad.grading.authoring.spec.student_filename`), unique

@@ -89,8 +89,9 @@ def combine(check: Check, filename: str, pairs: list[tuple[Draw, DrawVerdict]], 
         general = "general" in v.notes
         message = v.message if general else f"{v.message} [{d.label}]"
         hint = v.hint
-        if v.worst is not None:
-            worst = dict(v.worst, draw=d.label)
+        # the row shows the failing gradient's own numbers, never those of a right one
+        max_rel = v.max_rel_error
+        worst = dict(v.worst, draw=d.label) if v.worst is not None else None
     elif not pairs:
         status, message = "grader_error", "grader error: no draws to check"
     else:

@@ -9,8 +9,10 @@ A draw passes only when every one of these is positively observed here, in the g
 - the value has the expected structure (a bare array for one gradient, a tuple or list of
   them otherwise) and every array is a plain ``ndarray`` (no subclass, list, object or
   complex array) of exactly the expected shape and dtype, with finite entries;
-- the maximum relative error to the reference, ``max |a-b| / max(|a|+|b|, 1e-8)``, is at most
-  the check's tolerance (written as ``err <= tol``, so NaN can never pass);
+- the maximum relative error to the reference, ``max |a-b| / max(|a|+|b|, 1e-8)`` over *every*
+  entry (so a bug confined to one entry fails), is at most the check's tolerance (written as
+  ``err <= tol``, so NaN can never pass); float32 draws use ``FLOAT32_TOL`` with a floor of
+  ``FLOAT32_FLOOR`` times the gradient's largest entry, and need float32 gradients;
 - the inputs were not modified in place: the op contract says
   forward never mutates its inputs and backward never mutates ``dout`` or the cache, and a
   ``dx = dout; dx[mask] = 0`` corrupts gradients that flow elsewhere in a network, so a
@@ -18,6 +20,9 @@ A draw passes only when every one of these is positively observed here, in the g
   values are right. For ``kind = "function"`` the arguments after the call are compared with
   the reference's arguments after the call, so a function whose contract is to work in place
   (``clip_grad_norm``) must do exactly that, and no more.
+
+A failing draw carries the first failing gradient's own error and worst entry, and a hint
+only when :mod:`handgrad.gradcheck.hints` recognizes the whole wrong gradient.
 
 Flagged draws score zero and say why; the instructor reviews them (the flag is evidence,
 e.g. "imports the reference implementation handgrad.layers.affine").

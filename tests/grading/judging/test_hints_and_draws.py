@@ -122,3 +122,22 @@ def test_sparse_and_fast_modes_catch_a_one_entry_bug_at_every_seed(mode: str) ->
                           num_checks=3)
         assert not report.passed, (mode, seed)
         assert any(e.index == (2, 3) for e in report.inputs[0].worst)
+
+
+def test_a_failed_row_shows_its_own_error_not_a_right_gradients() -> None:
+    from handgrad.grading.judging.scoring import combine
+    from handgrad.grading.judging.verdict import Report, judge_backward
+
+    check = next(c for c in spec.load(ASSIGNMENTS / "backprop-basics").checks
+                 if c.id == "affine_backward")
+    draws = [d for d in _draws("backprop-basics", "affine_backward") if not d.hidden]
+    pairs = []
+    for d in draws:
+        dx, dw, db = (g.copy() for g in d.grads)
+        if d.prop == "float32":
+            dx = dx.astype(np.float64)            # the only mistake: dx comes back float64
+        data = {"value": (dx, dw, db), "args_after": list(d.args), "dout_after": d.dout}
+        pairs.append((d, judge_backward(d, Report("ok", data=data), 1e-6, "backward")))
+    res = combine(check, "affine.py", pairs, False, 1.0)
+    assert res.status == "failed" and "dx has dtype float64, expected float32" in res.message
+    assert res.worst is None and res.max_rel_error is None
