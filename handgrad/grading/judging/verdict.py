@@ -212,7 +212,10 @@ def judge_backward(draw: Draw, report: Report, tol: float, function: str) -> Dra
             return DrawVerdict("failed", f"{function} returned {describe(value)}; it must "
                                f"return {k} gradients ({names}), one per array input")
         items = list(value)
-    problems, worst, rel_max, hint = [], None, None, None
+    problems: list[str] = []
+    worst: dict[str, Any] | None = None
+    rel_max: float | None = None
+    hint: str | None = None
     bad_rel: float | None = None
     bad_worst: dict[str, Any] | None = None
     single = draw.prop == FLOAT32
