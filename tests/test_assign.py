@@ -161,7 +161,7 @@ def test_unlisted_marked_function_is_an_error_naming_it(pkg, tmp_path, capsys):
                                            r"listed in keep"):
         starter.write(spec.load(folder), out)
     assert not out.exists()
-    assert cli.main(["assign", str(folder), "--out", str(out)]) == 1
+    assert cli.main(["assign", str(folder), "--out", str(out)]) == 2  # an input error
     assert "triple.py:7:" in capsys.readouterr().err
 
 
@@ -219,7 +219,7 @@ def test_refuses_non_empty_out_without_force_and_replaces_with_force(pkg, tmp_pa
     out.mkdir()
     assert cli.main(["assign", str(folder), "--out", str(out)]) == 0   # empty: fine
     (out / "stale.txt").write_text("old")
-    assert cli.main(["assign", str(folder), "--out", str(out)]) == 1
+    assert cli.main(["assign", str(folder), "--out", str(out)]) == 2  # an input error
     assert "not empty; pass --force" in capsys.readouterr().err
     assert (out / "stale.txt").exists()
     assert cli.main(["assign", str(folder), "--out", str(out), "--force"]) == 0

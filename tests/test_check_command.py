@@ -70,7 +70,7 @@ def test_render_table_statuses_points_and_total():
     assert any("YOUR CODE HERE" in s for s in relu)
     assert "operands could not be broadcast" in after["softmax_cross_entropy.backward"]
     sig = lines[lines.index(row["sigmoid.backward"]) + 1:lines.index(row["tanh.backward"])]
-    assert any("hint: off by a factor of 2" in s for s in sig)
+    assert not any("hint:" in s for s in sig)   # no guess from one entry's ratio
     assert "total: 3/10 points (2 passed, 1 not implemented, 1 failed, 1 timed out, 1 error)" \
         in text
     assert "Traceback" not in text
@@ -90,19 +90,21 @@ def test_engine_hint_wins_over_pattern_hint():
     assert table.explain(r)[-1] == "hint: your dx is transposed"
 
 
-@pytest.mark.parametrize("yours, expected, words", [
-    (4.0, 1.0, "factor of 4: your value is 4 times"),
-    (0.2, 1.0, "factor of 5: your value is 1/5"),
-    (-0.7, 0.7, "sign flipped"),
-    (0.0, 0.3, "your value is 0"),
-    (math.nan, 0.3, "NaN"),
-    (math.inf, 0.3, "NaN or inf"),
-])
-def test_pattern_hints_from_the_worst_entry(yours, expected, words):
+@pytest.mark.parametrize("yours, expected", [(4.0, 1.0), (0.2, 1.0), (-0.7, 0.7), (0.0, 0.3),
+                                              (535.0, 1.0)])
+def test_no_hint_from_one_entrys_ratio(yours, expected):
+    # one entry says nothing about the whole gradient: only the runner names patterns
     r = result("x", "failed", 0, 1, message="dx is wrong",
                worst={"gradient": "dx", "index": [1, 1], "analytic": yours,
                       "expected": expected})
-    assert words in table.pattern_hint(r)
+    assert table.pattern_hint(r) is None
+
+
+@pytest.mark.parametrize("yours", [math.nan, math.inf])
+def test_a_nan_or_inf_in_the_message_is_named(yours):
+    r = result("x", "failed", 0, 1, message=f"dx contains 1 {'NaN' if yours != yours else 'inf'}"
+               " of 6 entries", max_rel_error=math.inf)
+    assert "NaN" in table.pattern_hint(r)
 
 
 def test_pattern_hints_from_the_message():
@@ -195,5 +197,5 @@ def test_one_wrong_function_fails_alone_with_a_hint(basics_solved, tmp_path, cap
     lines = out.splitlines()
     below = lines[lines.index(rows["sigmoid.backward"]) + 1:]
     hints = [line for line in below[:3] if "hint:" in line]
-    assert hints and "factor of 2" in hints[0], out
+    assert hints and "twice the expected" in hints[0], out
     assert "total: 9/10 points (5 passed, 1 failed)" in out

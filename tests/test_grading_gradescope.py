@@ -35,9 +35,12 @@ def test_autograder_zip_has_setup_run_assignment_and_handgrad(tmp_path: Path) ->
     with zipfile.ZipFile(out) as zf:
         names = set(zf.namelist())
         assert {"setup.sh", "run_autograder", "assignment/assignment.toml",
-                "assignment/handout.md", "handgrad/pyproject.toml",
-                "handgrad/handgrad/__init__.py", "handgrad/handgrad/grading/sandbox/worker.py",
-                "handgrad/handgrad/layers/affine.py"} <= names
+                "assignment/handout.md", "handgrad-src/pyproject.toml",
+                "handgrad-src/handgrad/__init__.py",
+                "handgrad-src/handgrad/grading/sandbox/worker.py",
+                "handgrad-src/handgrad/layers/affine.py"} <= names
+        # nothing at the top of the unzipped folder can be imported as "handgrad"
+        assert not any(n.split("/")[0] == "handgrad" for n in names)
         assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
         for name in ("setup.sh", "run_autograder"):
             mode = zf.getinfo(name).external_attr >> 16
@@ -61,7 +64,10 @@ def test_gradescope_mode_grades_the_submission(tmp_path: Path) -> None:
     assert results.validate(obj, points=4.0) == []
     assert obj["score"] == 4 and obj["stdout_visibility"] == "hidden"
     assert {t["visibility"] for t in obj["tests"]} == {"visible", "after_due_date"}
-    assert isinstance(obj["extra_data"]["secret_seed"], int)
+    assert "secret_seed" not in obj["extra_data"]
+    secrets = json.loads((root / "results" / "secrets.json").read_text())
+    assert isinstance(secrets["secret_seed"], int) and secrets["draws"]
+    assert str(secrets["secret_seed"]) not in json.dumps(obj)
     assert "score 4 / 4" in done.stdout
 
 

@@ -39,7 +39,9 @@ def test_gradescope_json_is_valid_and_complete() -> None:
     assert results.validate(obj, points=4.0) == []
     json.dumps(obj, allow_nan=False)
     assert obj["score"] == 2 and obj["stdout_visibility"] == "hidden"
-    assert obj["extra_data"]["secret_seed"] == 42
+    assert "secret_seed" not in obj["extra_data"] and "draws" not in obj["extra_data"]
+    assert "42" not in json.dumps(obj)
+    assert results.secrets_json(res)["secret_seed"] == 42
     t = obj["tests"]
     assert [x["status"] for x in t] == ["passed", "failed", "failed", "passed"]
     assert [x["visibility"] for x in t] == ["visible", "after_due_date", "visible",

@@ -54,7 +54,9 @@ def test_reference_solution_gets_full_marks(grader: runner.Grader, tmp_path: Pat
         "affine_backward", "affine_backward.hidden", "relu_backward", "relu_backward.hidden",
         "clip_grad_norm", "clip_grad_norm.hidden"]
     for c in res.checks:
-        assert c.passed and c.max_rel_error is not None and c.max_rel_error <= 1e-12
+        assert c.passed and c.max_rel_error is not None
+        for d in c.draws:   # float32 draws are compared to float32 accuracy
+            assert d["max_rel_error"] <= (1e-4 if d["property"] == "float32" else 1e-12), d
         assert c.visibility == ("after_due_date" if c.hidden else "visible")
 
 
@@ -124,7 +126,7 @@ def test_failure_reports_error_worst_entry_and_hint(grader: runner.Grader, tmp_p
     assert c.status == "failed"
     assert "dw is wrong" in c.message and "public draw 1" in c.message
     # a factor of 2 everywhere: relative error |2a - a| / (|2a| + |a|) = 1/3
-    assert c.max_rel_error == pytest.approx(1 / 3)
+    assert c.max_rel_error == pytest.approx(1 / 3, rel=1e-5)
     assert c.worst["gradient"] == "dw"
     assert c.worst["analytic"] == pytest.approx(2 * c.worst["expected"])
     assert c.worst["numeric"] == pytest.approx(c.worst["expected"], rel=1e-6)

@@ -31,10 +31,10 @@ def run(args: argparse.Namespace) -> int:
         modules = starter.write(assignment, args.out, force=args.force)
     except (spec.SpecError, starter.StarterError, markers.MarkerError) as exc:
         print(f"handgrad assign: {exc}", file=sys.stderr)
-        return 1
+        return 2
     except OSError as exc:
         print(f"handgrad assign: cannot write the starter: {exc}", file=sys.stderr)
-        return 1
+        return 2
     out = Path(args.out)
     print(f"{assignment.title}: starter written to {out}")
     for m in modules:
@@ -50,13 +50,13 @@ def run(args: argparse.Namespace) -> int:
         except ImportError as exc:
             print(f"handgrad assign: the Gradescope builder is not available: {exc}",
                   file=sys.stderr)
-            return 1
+            return 2
         try:
             build_autograder_zip(assignment, Path(args.gradescope_zip))
         except Exception as exc:  # report any builder failure as one line
             print(f"handgrad assign: building {args.gradescope_zip} failed: {exc}",
                   file=sys.stderr)
-            return 1
+            return 2
         print(f"Gradescope autograder zip written to {args.gradescope_zip}")
     return 0
 

@@ -44,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
     names = list(dict.fromkeys(args.ops)) or list(REGISTRY)
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
-        print(f"handgrad gradcheck: unknown op {', '.join(map(repr, unknown))}; known ops: "
-              f"{', '.join(REGISTRY)}", file=sys.stderr)
+        from handgrad.gradcheck.registry import unknown_message
+
+        print(f"handgrad gradcheck: {unknown_message(unknown[0])}", file=sys.stderr)
         return 2
     if args.num_checks < 1:
         print("handgrad gradcheck: --num-checks must be at least 1", file=sys.stderr)

@@ -15,10 +15,18 @@ For one op and one set of inputs it
    with the centred-difference one, in one of three modes:
 
    - ``full``: every coordinate (2 forward calls per coordinate);
-   - ``sparse``: ``num_checks`` random coordinates per input, seeded, listed in the report;
+   - ``sparse``: ``num_checks`` random coordinates per input, seeded, listed in the report,
+     plus the directional check of ``fast`` over all entries; when only the directional check
+     fails the input is re-checked in full. So a bug confined to entries outside the sample is
+     still caught (unless the random weights of those entries are vanishingly small);
    - ``fast``: one random unit direction ``v`` per input, comparing ``u . (J v)`` (``u`` is
-     ``dout``) from two forward calls with ``grad . v``; when that fails the input is
-     re-checked in full automatically, and the report says so.
+     ``dout``) from two forward calls with ``grad . v``; every entry enters with its own random
+     weight, so a wrong entry fails it in practice; when it fails the input is re-checked in
+     full automatically, and the report says so.
+
+   ``full`` (the default) is the only mode that compares every coordinate by itself. The
+   grader needs no numerical sampling at all: it compares every entry of a returned gradient
+   with the reference gradient of the same draw.
 
 An entry passes when its relative error ``|a - n| / max(|a| + |n|, floor)`` is at most ``tol``
 (1e-7, CS231n's bar in float64) and ``|a - n| <= atol + noise + rtol |n|`` (an ``allclose``

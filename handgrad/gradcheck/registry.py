@@ -102,12 +102,30 @@ def register(spec: OpSpec) -> OpSpec:
     return spec
 
 
+def suggest(name: str, limit: int = 4) -> list[str]:
+    """Registered names close to ``name``: ops containing it as a word part, then near
+    spellings (``"softmax"`` -> ``softmax_cross_entropy``, ``temporal_softmax_cross_entropy``)."""
+    import difflib
+
+    key = str(name).lower()
+    parts = [n for n in REGISTRY if key and key in n.split("_") or n.startswith(key + "_")]
+    parts.sort(key=lambda n: (not n.startswith(key), len(n), n))
+    close = difflib.get_close_matches(key, list(REGISTRY), n=limit, cutoff=0.6)
+    return list(dict.fromkeys(parts + close))[:limit]
+
+
+def unknown_message(name: str) -> str:
+    """``no op named 'x'; did you mean ...?`` with every known op listed after it."""
+    close = suggest(name)
+    mean = f" (did you mean {' or '.join(repr(n) for n in close)}?)" if close else ""
+    return f"no op named {name!r}{mean}; known ops: {', '.join(sorted(REGISTRY))}"
+
+
 def get(name: str) -> OpSpec:
     try:
         return REGISTRY[name]
     except KeyError:
-        known = ", ".join(sorted(REGISTRY))
-        raise KeyError(f"registry: no op named {name!r}; known ops: {known}") from None
+        raise KeyError(f"registry: {unknown_message(name)}") from None
 
 
 

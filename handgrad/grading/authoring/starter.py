@@ -171,6 +171,18 @@ def student_toml(assignment: Assignment) -> str:
     return "\n".join(lines) + "\n"
 
 
+# How a check's points are earned (the README says it under the table; so do the handouts).
+POINTS_RULE = (
+    "How points are earned: each check's points are split in two halves, one for its public",
+    "draws (the ones `handgrad check` runs) and one for the grader's hidden draws. A half is",
+    "earned only when every one of its draws passes, and a draw of a backward pass checks",
+    "everything at once: the values of every gradient, float32 inputs giving float32",
+    "gradients, a size of 1 on each axis, a zero `dout` giving zero gradients, the same",
+    "answer when backward runs again, and nothing modified in place (`dout`, the inputs, the",
+    "cache). There is no partial credit within a half.",
+)
+
+
 def readme(assignment: Assignment, modules: list[StubbedModule]) -> str:
     """A short README for the starter folder."""
     example = modules[0].filename[:-3] if modules else "NAME"
@@ -195,6 +207,8 @@ def readme(assignment: Assignment, modules: list[StubbedModule]) -> str:
         "|---|---|---|",
         *rows,
         f"| | **total** | **{points_text(assignment.points)}** |",
+        "",
+        *POINTS_RULE,
         "",
         "## Check your work",
         "",

@@ -18,6 +18,22 @@ id, cycling through ``hidden_dims``. For each draw the grader, never a worker, c
 - ``kind = "function"``: the inputs from the spec's maker, the reference's return value, and
   the reference's arguments after the call (so in-place contracts such as
   ``clip_grad_norm`` rescaling ``grads`` are compared too).
+
+Property draws (backward checks, :func:`add_properties`): beside its value draws, each group
+(public, and hidden when grading with ``which="all"``) gets the draws that make the grader check
+everything :func:`handgrad.gradcheck.check_op` checks, at the group's first seed and size:
+
+- ``float32``: float32 inputs and ``dout``; the gradients must come back float32 (the dtype is
+  part of correctness) and match the float64 reference to float32 accuracy;
+- ``size 1: K``: the size ``K`` set to 1, for every size of the op, one draw each (a bug such as
+  ``np.squeeze(dout).sum(axis=0)`` is wrong only there); a size the reference itself rejects
+  with ``ValueError`` (batchnorm in train mode needs N >= 2) is left out;
+- ``zero dout``: ``dout = 0``, so every gradient must be exactly zero;
+- ``repeat``: the group's first draw again, last in the same worker process, so a backward
+  that keeps state between calls (a module-level buffer) gives a different answer.
+
+Every draw also checks that nothing was modified in place (inputs, ``dout``, the cache; see
+:mod:`handgrad.grading.judging.verdict`).
 """
 
 from __future__ import annotations
@@ -39,6 +55,13 @@ from handgrad.grading.authoring.spec import Check
 SANITY_REL = 1e-4        # reference vs numerical gradient: relative error ...
 SANITY_ABS = 1e-6        # ... and absolute error (times max(1, max |g|)) both above -> broken
 KINK_MARGIN = 1e-4       # entries this close to a kink are left out of that comparison
+
+VALUES = "values"
+FLOAT32 = "float32"
+ZERO_DOUT = "zero dout"
+REPEAT = "repeat"
+SIZE1 = "size 1: "        # + the size's name
+UNSUPPORTED = "the reference rejects this size"   # such size-1 draws are dropped
 
 
 class GraderError(RuntimeError):
@@ -65,19 +88,26 @@ class Draw:
     args_after: Any = None           # reference positional arguments after the call
     kwargs_after: Any = None
     grader_error: str | None = None
+    op: str | None = None            # the registry op (backward checks)
+    prop: str = VALUES               # VALUES, FLOAT32, ZERO_DOUT, REPEAT or "size 1: K"
 
     @property
     def label(self) -> str:
         which = "hidden" if self.hidden else "public"
         size = ", ".join(f"{k}={v}" for k, v in self.dims.items())
         seed = "" if self.hidden else f"seed {self.seed}"
-        bits = "; ".join(b for b in (seed, size) if b)
+        prop = "" if self.prop == VALUES else self.prop
+        bits = "; ".join(b for b in (prop, seed, size) if b)
         return f"{which} draw {self.number} of {self.count}" + (f" ({bits})" if bits else "")
 
     def describe(self) -> dict[str, Any]:
-        """For the run manifest and results.json: enough to reproduce the draw."""
-        return {"hidden": self.hidden, "number": self.number, "seed": int(self.seed),
+        """What a draw is, without its seed (see :meth:`secret`)."""
+        return {"hidden": self.hidden, "number": self.number, "property": self.prop,
                 "dims": dict(self.dims)}
+
+    def secret(self) -> dict[str, Any]:
+        """For the instructor's record: enough to reproduce the draw, seed included."""
+        return {**self.describe(), "seed": int(self.seed)}
 
 
 def copy_tree(value: Any) -> Any:
@@ -129,6 +159,46 @@ def plan(check: Check, *, which: str, secret_seed: int | None) -> list[Draw]:
     return draws
 
 
+def add_properties(draws: list[Draw], check: Check, *,
+                   registry: Mapping[str, Any] | None = None) -> list[Draw]:
+    """``draws`` with the property draws of each group appended (backward checks only; see
+    the module docstring), numbered within their group."""
+    if check.kind != "backward":
+        return draws
+    try:
+        op_dims = dict(registry_op(check, registry).dims)
+    except GraderError:
+        return draws
+    out: list[Draw] = []
+    for hidden in (False, True):
+        group = [d for d in draws if d.hidden == hidden]
+        if not group:
+            continue
+        first = group[0]
+        dims = {**op_dims, **first.dims}
+        extra = [(FLOAT32, dict(first.dims)),
+                 *((SIZE1 + k, {**dims, k: 1}) for k in dims if dims[k] != 1),
+                 (ZERO_DOUT, dict(first.dims)), (REPEAT, dict(first.dims))]
+        group = group + [Draw(check.id, hidden, 0, 0, first.seed, d, prop=p) for p, d in extra]
+        for i, d in enumerate(group):
+            d.number, d.count = i + 1, len(group)
+        out += group
+    return out
+
+
+def _float_copy(value: Any, dtype: Any) -> Any:
+    """``value`` with every float array cast to ``dtype`` (a copy)."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return value.astype(dtype)
+    if isinstance(value, np.floating):
+        return np.dtype(dtype).type(value)
+    if isinstance(value, dict):
+        return {k: _float_copy(v, dtype) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_float_copy(v, dtype) for v in value)
+    return copy.deepcopy(value)
+
+
 def _dout_like(out: Any, rng: np.random.Generator) -> Any:
     if type(out) is np.ndarray and out.dtype.kind == "f":
         if out.shape == ():
@@ -155,15 +225,28 @@ def fill_backward(draw: Draw, check: Check, op: Any) -> None:
     count = len(op.outputs)
     if count > 1:  # several outputs, seen side by side as one
         forward, backward = packed(forward, backward, count)
-    args, kwargs = op.inputs(draw.seed, draw.dims, np.float64)
+    single = draw.prop == FLOAT32
+    draw.op = check.op
+    args, kwargs = op.inputs(draw.seed, draw.dims, np.float32 if single else np.float64)
     draw.dims = {**dict(op.dims), **draw.dims}
     draw.args, draw.kwargs = tuple(args), dict(kwargs)
-    out, cache = forward(*copy_tree(draw.args), **copy_tree(draw.kwargs))
+    if single:
+        out32, _ = forward(*copy_tree(draw.args), **copy_tree(draw.kwargs))
+        if np.asarray(out32).dtype != np.float32:
+            raise GraderError(f"the reference forward of {check.op!r} returned "
+                              f"{np.asarray(out32).dtype} for float32 inputs")
+        args64 = _float_copy(draw.args, np.float64)
+        kwargs64 = _float_copy(draw.kwargs, np.float64)
+    else:
+        out32, args64, kwargs64 = None, draw.args, draw.kwargs
+    out, cache = forward(*copy_tree(args64), **copy_tree(kwargs64))
     rng = np.random.default_rng(np.random.SeedSequence([draw.seed, 0x644F5554]))
     draw.out = out
-    dout = _dout_like(out, rng)
-    grads = _as_tuple(backward(copy_tree(dout), cache))
+    dout = _dout_like(out32 if single else out, rng)
+    if draw.prop == ZERO_DOUT:
+        dout = np.zeros_like(dout) if isinstance(dout, np.ndarray) else type(dout)(0.0)
     draw.dout = dout
+    grads = _as_tuple(backward(_float_copy(dout, np.float64), cache))
     if count > 1:  # what the student's backward receives: one gradient per output
         draw.dout = tuple(np.split(dout, np.cumsum(cache.widths)[:-1], axis=-1))
         draw.out = tuple(np.split(out, np.cumsum(cache.widths)[:-1], axis=-1))
@@ -180,11 +263,11 @@ def fill_backward(draw: Draw, check: Check, op: Any) -> None:
         x = np.array(draw.args[i], dtype=np.float64, copy=True)
 
         def f(xi: np.ndarray, i: int = i) -> Any:
-            a = list(copy_tree(draw.args))
+            a = list(copy_tree(args64))
             a[i] = xi
-            return forward(*a, **copy_tree(draw.kwargs))[0]
+            return forward(*a, **copy_tree(kwargs64))[0]
 
-        num = numerical_gradient_array(f, x, dout)
+        num = numerical_gradient_array(f, x, _float_copy(dout, np.float64))
         numeric.append(num)
         ref = np.asarray(grads[gi], dtype=np.float64)
         if ref.shape != num.shape:
@@ -203,7 +286,8 @@ def fill_backward(draw: Draw, check: Check, op: Any) -> None:
                               f"gradient for {names[gi]} (max relative error "
                               f"{float(np.max(rel)):.2e}); fix the reference or the op's "
                               f"registry entry")
-    draw.grads = tuple(np.asarray(g) for g in grads)
+    draw.grads = tuple(np.asarray(g, dtype=np.float32) if single else np.asarray(g)
+                       for g in grads)
     draw.numeric = tuple(numeric)
     draw.grad_names = names
     draw.diff_index = diff
@@ -239,9 +323,22 @@ def fill(draws: list[Draw], check: Check, *,
                 fill_function(draw, check)
         except GraderError as exc:
             draw.grader_error = str(exc)
+        except ValueError as exc:
+            if draw.prop.startswith(SIZE1):   # a size the op rejects (batchnorm train, N=1)
+                draw.grader_error = UNSUPPORTED
+            else:
+                draw.grader_error = (f"computing the expected values failed: "
+                                     f"ValueError: {exc}")
         except Exception as exc:  # a reference or maker that raises is the grader's problem
             draw.grader_error = (f"computing the expected values failed: "
                                  f"{type(exc).__name__}: {exc}")
+    kept = [d for d in draws if d.grader_error != UNSUPPORTED]
+    if len(kept) != len(draws):
+        for hidden in (False, True):
+            group = [d for d in kept if d.hidden == hidden]
+            for i, d in enumerate(group):
+                d.number, d.count = i + 1, len(group)
+        draws[:] = kept
 
 
 def registry_op(check: Check, registry: Mapping[str, Any] | None = None) -> Any:

@@ -5,11 +5,14 @@
     setup.sh          installs Python, NumPy and handgrad (from the source shipped in the zip)
     run_autograder    handgrad grade /autograder/source/assignment --gradescope
     assignment/       the assignment folder (assignment.toml with the hidden checks, handout)
-    handgrad/         handgrad's source (pyproject.toml + the package), installed by setup.sh
+    handgrad-src/     handgrad's source (pyproject.toml + the package), installed by setup.sh;
+                      not named ``handgrad/`` so that, unzipped and tried locally, it cannot
+                      shadow the installed handgrad as a namespace package
 
 :func:`grade_gradescope` is what ``handgrad grade ASSIGNMENT --gradescope`` runs: it grades
 ``ROOT/submission`` with the public and hidden checks (a fresh secret seed per run, recorded in
-``extra_data``) and writes ``ROOT/results/results.json`` once, atomically, after every worker
+the instructor-only ``ROOT/results/secrets.json``, never in results.json) and writes
+``ROOT/results/results.json`` once, atomically, after every worker
 has ended. If the grader itself fails, it writes a fallback results.json (score 0, saying it
 is not the student's fault) instead. ``ROOT`` is ``/autograder`` unless ``--autograder-root``
 or the environment variable ``HANDGRAD_AUTOGRADER_ROOT`` says otherwise (tests use this).
@@ -32,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover - a name for the annotations only
     from handgrad.grading.sandbox import Limits
 
 DEFAULT_ROOT = "/autograder"
+SOURCE_DIR = "handgrad-src"    # handgrad's source in the zip (never "handgrad": see above)
 ROOT_ENV = "HANDGRAD_AUTOGRADER_ROOT"
 
 SETUP_SH = """#!/usr/bin/env bash
@@ -42,8 +46,8 @@ if ! command -v python3 >/dev/null || ! python3 -m pip --version >/dev/null 2>&1
   apt-get update -qq
   apt-get install -y -qq python3 python3-pip >/dev/null
 fi
-python3 -m pip install --no-cache-dir /autograder/source/handgrad \\
-  || python3 -m pip install --no-cache-dir --break-system-packages /autograder/source/handgrad
+python3 -m pip install --no-cache-dir /autograder/source/handgrad-src \\
+  || python3 -m pip install --no-cache-dir --break-system-packages /autograder/source/handgrad-src
 python3 -c "import handgrad, numpy; print('handgrad', handgrad.__version__, \\
   'numpy', numpy.__version__)"
 """
@@ -129,10 +133,11 @@ def build_autograder_zip(assignment: Assignment, out_path: str | Path) -> Path:
             for p in _tree(assignment.folder):
                 _add(zf, "assignment/" + p.relative_to(assignment.folder).as_posix(),
                      p.read_bytes())
-            _add(zf, "handgrad/pyproject.toml",
+            _add(zf, f"{SOURCE_DIR}/pyproject.toml",
                  PYPROJECT.replace("@VERSION@", __version__).encode())
             for p in _tree(package):
-                _add(zf, "handgrad/handgrad/" + p.relative_to(package).as_posix(), p.read_bytes())
+                _add(zf, f"{SOURCE_DIR}/handgrad/" + p.relative_to(package).as_posix(),
+                     p.read_bytes())
 
     return atomic_write(out_path, write, fsync=False)
 
@@ -168,6 +173,8 @@ def grade_gradescope(assignment_path: str | Path, *, root: str | Path | None = N
         obj = results.gradescope_json(result, assignment_name=assignment.name, points=points,
                                       execution_time=time.monotonic() - started)
         results.write_json(out, obj)
+        results.write_json(out.with_name("secrets.json"), results.secrets_json(result),
+                           mode=0o600)
         log(f"handgrad: {assignment.name}: score {result.score:g} / {result.max_score:g} "
             f"({result.status}); secret seed {result.secret_seed}")
         for c in result.checks:

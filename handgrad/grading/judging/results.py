@@ -4,8 +4,11 @@
 entry in ``tests`` per :class:`~handgrad.grading.judging.scoring.CheckResult` (``name``, ``number``,
 ``score``, ``max_score``, ``status`` "passed"/"failed", ``output``, ``visibility``: hidden
 draws are ``after_due_date``), ``stdout_visibility: "hidden"``, and ``extra_data`` with the
-secret seed, every draw, the fingerprint used to skip unchanged submissions on a re-run and
-the versions. Numbers are JSON numbers, never strings. :func:`validate` checks all of that,
+status, the fingerprint used to skip unchanged submissions on a re-run and the versions. No
+secret is in it: the secret seed and the seeds of the draws (which would let a student rebuild
+the hidden inputs) go to the instructor-only ``manifest.json`` of the results folder
+(``secrets.json`` inside Gradescope; :func:`secrets_json`), so results.json can be handed
+on. Numbers are JSON numbers, never strings. :func:`validate` checks all of that,
 and that the ``max_score`` values add up to the assignment's points, before anything is
 written; :func:`write_json` writes via a temporary file and ``os.replace``, so a reader never
 sees half a file.
@@ -110,8 +113,6 @@ def gradescope_json(result: SubmissionResult, *, assignment_name: str = "",
             "submission": result.submission,
             "status": result.status,
             "which": result.which,
-            "secret_seed": result.secret_seed,
-            "draws": result.draws,
             "fingerprint": result.fingerprint,
             "versions": result.versions,
             "max_score": _number(result.max_score),
@@ -124,6 +125,12 @@ def gradescope_json(result: SubmissionResult, *, assignment_name: str = "",
     if problems:
         raise ResultsError("; ".join(problems))
     return obj
+
+
+def secrets_json(result: SubmissionResult) -> dict[str, Any]:
+    """The instructor-only record of a graded submission: the secret seed and every draw."""
+    return {"submission": result.submission, "secret_seed": result.secret_seed,
+            "draws": result.draws, "fingerprint": result.fingerprint}
 
 
 def _is_number(x: Any) -> bool:

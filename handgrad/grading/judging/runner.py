@@ -31,12 +31,16 @@ Results:
   ``max_score`` = its points, ``visibility`` "visible"). With ``which="all"`` a check with
   hidden draws has two: the public part (the spec id, visible, ``points - hidden share``)
   and the hidden part (``"<id>.hidden"``, ``visibility`` "after_due_date",
-  ``points * HIDDEN_SHARE``); the parts of a check sum to its points. The output printed by
-  the student's code goes with the hidden part then (it may show hidden inputs).
+  ``points * HIDDEN_SHARE``); the parts of a check sum to its points. A part earns its points
+  only when every one of its draws passes (value draws and the property draws of
+  :func:`~handgrad.grading.judging.draws.add_properties`: float32, size 1, zero dout,
+  repeat). The output printed by the student's code goes with the hidden part then (it may
+  show hidden inputs).
 - :class:`SubmissionResult` ``(submission, checks, score, max_score, status, which,
   secret_seed, draws, file_errors, message, fingerprint, elapsed, versions)``; ``status`` is
-  "ok" (everything passed), "invalid submission", or ``"id=status; ..."`` for the checks
-  that did not pass; ``draws`` records every draw's seed and sizes, for reproducibility.
+  "ok" (everything passed), "invalid submission", or ``"id=status; ..."`` with one status
+  per check that did not pass (:func:`overall_status`); ``draws`` records every draw's seed
+  and sizes, for reproducibility (instructor-only: never written into results.json).
 
 Layout: the student file of a check's module is its last component (``affine.py`` for
 ``handgrad.layers.affine``; :func:`~handgrad.grading.authoring.spec.student_filename`), unique
@@ -172,6 +176,7 @@ class Grader:
             if only is not None and check.id not in only:
                 continue
             draws = draws_mod.plan(check, which=which, secret_seed=self.secret_seed)
+            draws = draws_mod.add_properties(draws, check, registry=registry)
             draws_mod.fill(draws, check, registry=registry)
             self.plans.append(self._make_plan(check, draws))
 
@@ -262,7 +267,7 @@ class Grader:
         return hashlib.sha256(f"{self.fingerprint}:{digest}".encode()).hexdigest()
 
     def draw_record(self) -> dict[str, list[dict[str, Any]]]:
-        return {p.check.id: [d.describe() for d in p.draws] for p in self.plans}
+        return {p.check.id: [d.secret() for d in p.draws] for p in self.plans}
 
     def grader_errors(self) -> list[str]:
         """Problems found while computing expected values (each costs students points)."""
@@ -343,8 +348,7 @@ class Grader:
         score = float(sum(r.score for r in results))
         max_score = float(sum(r.max_score for r in results))
         if status is None:
-            bad = [f"{r.check_id}={r.status}" for r in results if r.status != "passed"]
-            status = "ok" if not bad else "; ".join(bad)
+            status = overall_status(results)
         if not message and file_errors:
             message = "; ".join(f"{k}: {v}" for k, v in sorted(file_errors.items()))
         return SubmissionResult(
@@ -411,6 +415,16 @@ class Grader:
             res.output = output if attach else ""
             results.append(res)
         return results
+
+
+def overall_status(results: Sequence[CheckResult]) -> str:
+    """``"ok"``, or ``"id=status; ..."`` with one status per check (its public part's when
+    both parts failed, else the failing part's), never one per part."""
+    first: dict[str, str] = {}
+    for r in results:
+        if r.status != "passed":
+            first.setdefault(r.spec_id or r.check_id, r.status)
+    return "ok" if not first else "; ".join(f"{k}={v}" for k, v in first.items())
 
 
 def _call(progress: Callable[..., Any] | None, *args: Any) -> None:

@@ -89,8 +89,9 @@ def combine(check: Check, filename: str, pairs: list[tuple[Draw, DrawVerdict]], 
         general = "general" in v.notes
         message = v.message if general else f"{v.message} [{d.label}]"
         hint = v.hint
-        if v.worst is not None:
-            worst = dict(v.worst, draw=d.label)
+        # the row shows the failing gradient's own numbers, never those of a right one
+        max_rel = v.max_rel_error
+        worst = dict(v.worst, draw=d.label) if v.worst is not None else None
     elif not pairs:
         status, message = "grader_error", "grader error: no draws to check"
     else:
@@ -117,4 +118,7 @@ def combine(check: Check, filename: str, pairs: list[tuple[Draw, DrawVerdict]], 
 
 def _one_line(text: str, limit: int = 500) -> str:
     text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    head, space, _ = text[:limit - 4].rpartition(" ")   # never cut inside a word
+    return (head if space and head else text[:limit - 4]).rstrip() + " ..."

@@ -141,7 +141,7 @@ def hint_of(r: Any) -> str | None:
 
 
 def pattern_hint(r: Any) -> str | None:
-    """A hint from the shape of the mistake, when the runner gave none."""
+    """A hint from the kind of the mistake (shape, dtype, NaN), when the runner gave none."""
     message = (getattr(r, "message", "") or "").lower()
     if "shape" in message:
         if "transpos" in message:
@@ -158,33 +158,8 @@ def pattern_hint(r: Any) -> str | None:
     if isinstance(err, float) and math.isnan(err):
         return ("your gradient has NaN: reuse what forward cached instead of exponentiating "
                 "or dividing again")
-    parts = worst_parts(getattr(r, "worst", None))
-    if r.status != "failed" or parts is None:
-        return None
-    try:
-        yours, expected = float(parts[1]), float(parts[2])
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(yours):
-        return ("your gradient has NaN or inf: reuse what forward cached instead of "
-                "exponentiating or dividing again")
-    if expected == 0.0:
-        return None
-    if yours == 0.0:
-        return ("your value is 0 where the gradient is not: is a mask or condition the wrong "
-                "way round, or a term missing?")
-    ratio = yours / expected
-    if abs(ratio + 1.0) < 1e-3:
-        return "sign flipped: your value is minus the expected one"
-    for k in range(2, 1025):
-        if abs(ratio - k) < 1e-3 * k:
-            return (f"off by a factor of {k}: your value is {k} times the expected one (a "
-                    f"missing division by the batch size or by the number of entries?)")
-        if abs(ratio * k - 1.0) < 1e-3:
-            return (f"off by a factor of {k}: your value is 1/{k} of the expected one (an "
-                    f"extra division, or a sum over the batch that is missing?)")
-        if abs(ratio + k) < 1e-3 * k or abs(ratio * k + 1.0) < 1e-3:
-            return f"off by a factor of -{k} or -1/{k}: check the sign and the scaling"
+    # Nothing is guessed from one entry's ratio: a pattern of values is named only by the
+    # runner, which sees the whole gradient (handgrad.gradcheck.hints).
     return None
 
 
@@ -271,4 +246,13 @@ def one_line(value: Any) -> str:
     if not lines:
         return ""
     line = lines[-1] if lines[0].startswith("Traceback") else lines[0]
-    return line if len(line) <= 200 else line[:197] + "..."
+    return shorten(line, 320)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a space, never inside a word."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 4]
+    head, space, _ = cut.rpartition(" ")
+    return (head if space and head else cut).rstrip() + " ..."

@@ -9,8 +9,10 @@ A draw passes only when every one of these is positively observed here, in the g
 - the value has the expected structure (a bare array for one gradient, a tuple or list of
   them otherwise) and every array is a plain ``ndarray`` (no subclass, list, object or
   complex array) of exactly the expected shape and dtype, with finite entries;
-- the maximum relative error to the reference, ``max |a-b| / max(|a|+|b|, 1e-8)``, is at most
-  the check's tolerance (written as ``err <= tol``, so NaN can never pass);
+- the maximum relative error to the reference, ``max |a-b| / max(|a|+|b|, 1e-8)`` over *every*
+  entry (so a bug confined to one entry fails), is at most the check's tolerance (written as
+  ``err <= tol``, so NaN can never pass); float32 draws use ``FLOAT32_TOL`` with a floor of
+  ``FLOAT32_FLOOR`` times the gradient's largest entry, and need float32 gradients;
 - the inputs were not modified in place: the op contract says
   forward never mutates its inputs and backward never mutates ``dout`` or the cache, and a
   ``dx = dout; dx[mask] = 0`` corrupts gradients that flow elsewhere in a network, so a
@@ -18,6 +20,9 @@ A draw passes only when every one of these is positively observed here, in the g
   values are right. For ``kind = "function"`` the arguments after the call are compared with
   the reference's arguments after the call, so a function whose contract is to work in place
   (``clip_grad_norm``) must do exactly that, and no more.
+
+A failing draw carries the first failing gradient's own error and worst entry, and a hint
+only when :mod:`handgrad.gradcheck.hints` recognizes the whole wrong gradient.
 
 Flagged draws score zero and say why; the instructor reviews them (the flag is evidence,
 e.g. "imports the reference implementation handgrad.layers.affine").
@@ -30,12 +35,14 @@ from typing import Any
 
 import numpy as np
 
+from handgrad.gradcheck.hints import whole_gradient_hint
 from handgrad.gradcheck.numerical import relative_errors
-from handgrad.gradcheck.report import hint_for
-from handgrad.grading.judging.draws import Draw
+from handgrad.grading.judging.draws import FLOAT32, Draw
 from handgrad.grading.sandbox import wire
 
 FORWARD_CALL_LIMIT = 4
+FLOAT32_TOL = 1e-4       # float32 draws: relative error bound ...
+FLOAT32_FLOOR = 1e-3     # ... with a floor of this times the gradient's largest entry
 
 STATUSES = ("passed", "failed", "not_implemented", "error", "timeout", "memory", "crashed",
             "flagged", "grader_error", "missing")
@@ -99,8 +106,8 @@ class _ArrayCheck:
 
 
 def check_array(name: str, got: Any, expected: np.ndarray, tol: float,
-                numeric: np.ndarray | None = None) -> _ArrayCheck:
-    """Compare one returned array with the expected one."""
+                numeric: np.ndarray | None = None, floor: float = 1e-8) -> _ArrayCheck:
+    """Compare one returned array with the expected one (relative errors with ``floor``)."""
     exp = np.asarray(expected)
     if not isinstance(got, np.ndarray):
         what = describe(got)
@@ -112,7 +119,7 @@ def check_array(name: str, got: Any, expected: np.ndarray, tol: float,
         return _ArrayCheck(f"{name} has shape {got.shape}, expected {exp.shape}")
     if got.dtype != exp.dtype:
         return _ArrayCheck(f"{name} has dtype {got.dtype}, expected {exp.dtype}")
-    errs = relative_errors(got, exp)
+    errs = relative_errors(got, exp, floor=floor)
     rel = float(errs.max()) if errs.size else 0.0
     worst: dict[str, Any] | None = None
     if errs.size:
@@ -139,11 +146,12 @@ def check_array(name: str, got: Any, expected: np.ndarray, tol: float,
                        f"{where}", rel, worst)
 
 
-def _hint(got: Any, numeric: np.ndarray, batch: int | None) -> str | None:
-    if not isinstance(got, np.ndarray):
-        return None
+def _hint(name: str, got: Any, expected: np.ndarray, draw: Draw) -> str | None:
+    """A hint from the whole gradient (:mod:`handgrad.gradcheck.hints`), or None."""
     try:
-        hint = hint_for(got, numeric, batch_size=batch)
+        hint = whole_gradient_hint(got, expected, name=name, op=draw.op, args=draw.args,
+                                   kwargs=draw.kwargs, dout=draw.dout, dims=draw.dims,
+                                   match=1e-3 if draw.prop == FLOAT32 else 1e-4)
     except Exception:
         return None
     return hint if isinstance(hint, str) and hint else None
@@ -204,22 +212,32 @@ def judge_backward(draw: Draw, report: Report, tol: float, function: str) -> Dra
             return DrawVerdict("failed", f"{function} returned {describe(value)}; it must "
                                f"return {k} gradients ({names}), one per array input")
         items = list(value)
-    problems, worst, rel_max, hint = [], None, None, None
-    batch = draw.dims.get("N")
+    problems: list[str] = []
+    worst: dict[str, Any] | None = None
+    rel_max: float | None = None
+    hint: str | None = None
+    bad_rel: float | None = None
+    bad_worst: dict[str, Any] | None = None
+    single = draw.prop == FLOAT32
     for name, got, exp, num in zip(draw.grad_names, items, draw.grads, draw.numeric, strict=True):
-        res = check_array(name, got, exp, tol, num)
+        floor = 1e-8
+        if single:
+            floor = max(floor, FLOAT32_FLOOR * float(np.max(np.abs(exp), initial=0.0)))
+        res = check_array(name, got, exp, max(tol, FLOAT32_TOL) if single else tol, num,
+                          floor=floor)
         if res.rel is not None:
             if rel_max is None or res.rel > rel_max:
                 rel_max = res.rel
                 worst = res.worst
         if res.problem:
+            if not problems:   # the row shows the first failing gradient's own numbers
+                bad_rel, bad_worst = res.rel, res.worst
+                hint = _hint(name, got, exp, draw)
             problems.append(res.problem)
-            if hint is None:
-                hint = _hint(got, num, batch)
     if problems:
         return DrawVerdict("failed", problems[0] + (f" (and {len(problems) - 1} more)"
                                                      if len(problems) > 1 else ""),
-                           hint, rel_max, worst)
+                           hint, bad_rel, bad_worst)
     mutated = _mutations(draw, data, report)
     if mutated:
         return DrawVerdict("failed", mutated, "copy before modifying: dx = dout.copy(), and "
