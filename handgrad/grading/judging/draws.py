@@ -24,7 +24,9 @@ Property draws (backward checks, :func:`add_properties`): beside its value draws
 everything :func:`handgrad.gradcheck.check_op` checks, at the group's first seed and size:
 
 - ``float32``: float32 inputs and ``dout``; the gradients must come back float32 (the dtype is
-  part of correctness) and match the float64 reference to float32 accuracy;
+  part of correctness) and match the float64 reference to float32 accuracy, which is
+  measured: the reference's own float32 gradients are kept beside it (a gradient that sums
+  terms which cancel, such as an attention bias's, loses more digits than ``FLOAT32_TOL``);
 - ``size 1: K``: the size ``K`` set to 1, for every size of the op, one draw each (a bug such as
   ``np.squeeze(dout).sum(axis=0)`` is wrong only there); a size the reference itself rejects
   with ``ValueError`` (batchnorm in train mode needs N >= 2) is left out;
@@ -82,6 +84,7 @@ class Draw:
     out: Any = None                  # reference forward output (backward checks)
     grads: tuple = ()                # reference gradients, one per differentiable input
     numeric: tuple = ()              # numerical gradients of the reference forward
+    reference_float32: tuple = ()    # float32 draws: the reference's own float32 gradients
     grad_names: tuple[str, ...] = ()
     diff_index: tuple[int, ...] = ()
     result: Any = None               # reference return value (function checks)
@@ -230,8 +233,9 @@ def fill_backward(draw: Draw, check: Check, op: Any) -> None:
     args, kwargs = op.inputs(draw.seed, draw.dims, np.float32 if single else np.float64)
     draw.dims = {**dict(op.dims), **draw.dims}
     draw.args, draw.kwargs = tuple(args), dict(kwargs)
+    cache32 = None
     if single:
-        out32, _ = forward(*copy_tree(draw.args), **copy_tree(draw.kwargs))
+        out32, cache32 = forward(*copy_tree(draw.args), **copy_tree(draw.kwargs))
         if np.asarray(out32).dtype != np.float32:
             raise GraderError(f"the reference forward of {check.op!r} returned "
                               f"{np.asarray(out32).dtype} for float32 inputs")
@@ -288,6 +292,9 @@ def fill_backward(draw: Draw, check: Check, op: Any) -> None:
                               f"registry entry")
     draw.grads = tuple(np.asarray(g, dtype=np.float32) if single else np.asarray(g)
                        for g in grads)
+    if single:  # how close float32 arithmetic itself gets, for the verdict's tolerance
+        own = _as_tuple(backward(copy_tree(dout), cache32))
+        draw.reference_float32 = tuple(np.asarray(g, dtype=np.float32) for g in own)
     draw.numeric = tuple(numeric)
     draw.grad_names = names
     draw.diff_index = diff

@@ -11,8 +11,12 @@ A draw passes only when every one of these is positively observed here, in the g
   complex array) of exactly the expected shape and dtype, with finite entries;
 - the maximum relative error to the reference, ``max |a-b| / max(|a|+|b|, 1e-8)`` over *every*
   entry (so a bug confined to one entry fails), is at most the check's tolerance (written as
-  ``err <= tol``, so NaN can never pass); float32 draws use ``FLOAT32_TOL`` with a floor of
-  ``FLOAT32_FLOOR`` times the gradient's largest entry, and need float32 gradients;
+  ``err <= tol``, so NaN can never pass); float32 draws need float32 gradients and use a floor
+  of ``FLOAT32_FLOOR`` times the gradient's largest entry and the tolerance
+  ``max(tol, FLOAT32_TOL, FLOAT32_MARGIN * e)``, capped at ``FLOAT32_CAP``, where ``e`` is the
+  error of the reference's own float32 run on the same draw: a student whose arithmetic is as
+  good as the reference's, in a different order, passes; a wrong formula (errors of order 1)
+  does not;
 - the inputs were not modified in place: the op contract says
   forward never mutates its inputs and backward never mutates ``dout`` or the cache, and a
   ``dx = dout; dx[mask] = 0`` corrupts gradients that flow elsewhere in a network, so a
@@ -42,7 +46,9 @@ from handgrad.grading.sandbox import wire
 
 FORWARD_CALL_LIMIT = 4
 FLOAT32_TOL = 1e-4       # float32 draws: relative error bound ...
-FLOAT32_FLOOR = 1e-3     # ... with a floor of this times the gradient's largest entry
+FLOAT32_FLOOR = 1e-3     # ... with a floor of this times the gradient's largest entry ...
+FLOAT32_MARGIN = 10.0    # ... raised to this times the reference's own float32 error ...
+FLOAT32_CAP = 1e-2       # ... but never above this
 
 STATUSES = ("passed", "failed", "not_implemented", "error", "timeout", "memory", "crashed",
             "flagged", "grader_error", "missing")
@@ -146,6 +152,14 @@ def check_array(name: str, got: Any, expected: np.ndarray, tol: float,
                        f"{where}", rel, worst)
 
 
+def _reference_error(ref32: np.ndarray | None, expected: np.ndarray, floor: float) -> float:
+    """The reference's own float32 error on a draw (0 when it was not measured)."""
+    if ref32 is None or np.shape(ref32) != np.shape(expected):
+        return 0.0
+    errs = relative_errors(ref32, expected, floor=floor)
+    return float(errs.max()) if errs.size and np.isfinite(errs).all() else 0.0
+
+
 def _hint(name: str, got: Any, expected: np.ndarray, draw: Draw) -> str | None:
     """A hint from the whole gradient (:mod:`handgrad.gradcheck.hints`), or None."""
     try:
@@ -219,12 +233,16 @@ def judge_backward(draw: Draw, report: Report, tol: float, function: str) -> Dra
     bad_rel: float | None = None
     bad_worst: dict[str, Any] | None = None
     single = draw.prop == FLOAT32
-    for name, got, exp, num in zip(draw.grad_names, items, draw.grads, draw.numeric, strict=True):
-        floor = 1e-8
+    own = (draw.reference_float32 if single and len(draw.reference_float32) == k
+           else (None,) * k)
+    for name, got, exp, num, ref32 in zip(draw.grad_names, items, draw.grads, draw.numeric,
+                                          own, strict=True):
+        floor, limit = 1e-8, tol
         if single:
             floor = max(floor, FLOAT32_FLOOR * float(np.max(np.abs(exp), initial=0.0)))
-        res = check_array(name, got, exp, max(tol, FLOAT32_TOL) if single else tol, num,
-                          floor=floor)
+            limit = max(tol, FLOAT32_TOL, FLOAT32_MARGIN * _reference_error(ref32, exp, floor))
+            limit = min(limit, max(tol, FLOAT32_CAP))
+        res = check_array(name, got, exp, limit, num, floor=floor)
         if res.rel is not None:
             if rel_max is None or res.rel > rel_max:
                 rel_max = res.rel

@@ -141,3 +141,53 @@ def test_a_failed_row_shows_its_own_error_not_a_right_gradients() -> None:
     res = combine(check, "affine.py", pairs, False, 1.0)
     assert res.status == "failed" and "dx has dtype float64, expected float32" in res.message
     assert res.worst is None and res.max_rel_error is None
+
+
+def _float32_draws(assignment: str, secret_seed: int,
+                   only: str | None = None) -> list[tuple[object, draws_mod.Draw]]:
+    out = []
+    for check in spec.load(ASSIGNMENTS / assignment).checks:
+        if check.kind != "backward" or only not in (None, check.id):
+            continue
+        draws = draws_mod.plan(check, which="all", secret_seed=secret_seed)
+        draws = [d for d in draws_mod.add_properties(draws, check) if d.prop == "float32"]
+        draws_mod.fill(draws, check)
+        out.extend((check, d) for d in draws)
+    return out
+
+
+def _judge_float32(draw: draws_mod.Draw, grads: tuple) -> str:
+    from handgrad.grading.judging.verdict import Report, judge_backward
+
+    value = grads[0] if len(grads) == 1 else tuple(grads)
+    data = {"value": value, "args_after": list(draw.args), "dout_after": draw.dout}
+    return judge_backward(draw, Report("ok", data=data), 1e-6, "backward").status
+
+
+@pytest.mark.parametrize("assignment", ["backprop-basics", "batchnorm-rnn", "conv-lstm"])
+def test_the_references_own_float32_arithmetic_passes_every_float32_draw(
+        assignment: str) -> None:
+    # A gradient that sums terms which cancel (attention's query bias) loses more digits in
+    # float32 than a fixed tolerance allows; the reference computed in float32 is the bar.
+    for secret_seed in range(3):
+        for check, draw in _float32_draws(assignment, secret_seed):
+            assert draw.grader_error is None, (check.id, draw.grader_error)
+            own = draw.reference_float32
+            assert own and all(g.dtype == np.float32 for g in own)
+            assert _judge_float32(draw, own) == "passed", (check.id, secret_seed)
+
+
+def test_the_measured_float32_tolerance_still_fails_a_wrong_gradient() -> None:
+    from handgrad.grading.judging.verdict import FLOAT32_CAP
+
+    for _, draw in _float32_draws("conv-lstm", 1, only="attention_backward_masked"):
+        own = list(draw.reference_float32)
+        for i, g in enumerate(own):
+            if not g.any():
+                continue
+            off = [a.copy() for a in own]
+            # every entry off by three times the cap: no measured allowance reaches it
+            off[i] = (g * np.float32(1 + 3 * FLOAT32_CAP)).astype(np.float32)
+            assert _judge_float32(draw, tuple(off)) == "failed", (draw.grad_names[i])
+        return
+    raise AssertionError("conv-lstm has no attention_backward_masked check")
