@@ -4,8 +4,9 @@
 turns a worker started as root into its dedicated uid for good (after
 :func:`preload_if_needed` / :func:`preload_imports_of` loaded the modules a submission needs
 when other users cannot read the standard library); :func:`die_with_parent` makes the kernel
-kill the worker when the grader dies; :func:`lock_down` adds its seccomp filter. Used by :mod:`handgrad.grading.sandbox.worker` (and the fork
-server's ``preload_if_needed``); imports only the standard library.
+kill the worker when the grader dies; :func:`lock_down` adds its seccomp filter. Used by
+:mod:`handgrad.grading.sandbox.worker` (and the fork server's ``preload_if_needed``); imports
+only the standard library and :mod:`handgrad.grading.sandbox.seccomp`.
 """
 
 from __future__ import annotations
