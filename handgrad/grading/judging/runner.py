@@ -193,6 +193,14 @@ class Grader:
             assignment.modules,
             deny=[*deny_read, assignment.folder, self._workspace.path])
         self.protected = list(files.protected)
+        # the worker sees the solution-free copies of the reference modules at other paths;
+        # opening one is still an attempt to read the reference, and flagged
+        self._worker_protected = list(self.protected)
+        if sandbox == "bwrap":
+            package = file_policy.installed_package()
+            self._worker_protected = [
+                f"{bwrap.LIB}/handgrad/{Path(p).relative_to(package).as_posix()}"
+                for p in self.protected if Path(p).is_relative_to(package)]
         self.deny_read = list(files.deny)
         self.allow_read = list(files.allow)
         self.plans: list[_Plan] = []
@@ -234,7 +242,7 @@ class Grader:
                 "function": check.function, "forward": forward,
                 "reference_modules": list(self.assignment.modules),
                 "grader_modules": list(GRADER_MODULES),
-                "protected_files": self.protected,
+                "protected_files": self._worker_protected,
                 "deny_read": self.deny_read, "allow_read": self.allow_read,
                 "limits": self._limits_payload(timeout, len(usable)),
                 "parent_pid": os.getpid(),

@@ -17,9 +17,9 @@ images), needs no configuration language, takes a compiled seccomp program as it
   (``/hg/lib/handgrad``; see :mod:`handgrad.grading.authoring.solution_free`); nothing else of
   the host: no grader folder, no other submission, no ``/home``, no ``/etc`` but the loader's
   cache;
-- the submission's files, read-only, in ``/src`` (copied from descriptors, never a host
-  path), and size-capped private tmpfs for the worker's folder ``/w``, ``/tmp`` and
-  ``/dev/shm``, which vanish with the sandbox;
+- size-capped private tmpfs for the worker's folder ``/w`` (the fork server writes the
+  submission's files there for each worker, from a descriptor: never a host path), ``/tmp``
+  and ``/dev/shm``, which vanish with the sandbox;
 - a fresh ``/proc`` (only the sandbox's processes), a minimal ``/dev``; no network device
   but a loopback, and no socket at all (seccomp);
 - as root: every capability dropped but those the fork server needs to hand each worker its
@@ -38,7 +38,6 @@ from pathlib import Path
 
 LIB = "/hg/lib"
 WORKDIR = "/w"
-SRC = "/src"
 ROOT_CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER",
              "CAP_KILL")
 
@@ -122,12 +121,11 @@ def runtime_args() -> list[str]:
     return args
 
 
-def command(*, lib: Path, files: Mapping[str, int], seccomp_fd: int, env: Mapping[str, str],
-            tmp_bytes: int, argv: Sequence[str]) -> list[str]:
+def command(*, lib: Path, seccomp_fd: int, env: Mapping[str, str], tmp_bytes: int,
+            argv: Sequence[str]) -> list[str]:
     """The bwrap command line that runs ``argv`` in a new sandbox.
 
     ``lib``: the solution-free handgrad package folder (mounted at ``/hg/lib/handgrad``);
-    ``files``: ``{name: readable descriptor}`` of the submission's files (``/src/name``);
     ``seccomp_fd``: a descriptor holding the compiled filter; ``env``: the whole environment;
     ``tmp_bytes``: the size cap of each tmpfs (``/w``, ``/tmp``, ``/dev/shm``).
     """
@@ -142,11 +140,6 @@ def command(*, lib: Path, files: Mapping[str, int], seccomp_fd: int, env: Mappin
     args += [*parents(f"{LIB}/handgrad"), "--ro-bind", str(lib), f"{LIB}/handgrad"]
     for host, inside in numpy_dirs():
         args += ["--ro-bind", host, inside]
-    args += ["--perms", "0755", "--dir", SRC]
-    for name, fd in sorted(files.items()):
-        if "/" in name or name in ("", ".", ".."):
-            raise ValueError(f"bwrap.command: files must be plain file names, got {name!r}")
-        args += ["--perms", "0644", "--ro-bind-data", str(fd), f"{SRC}/{name}"]
     args += ["--remount-ro", "/", "--chdir", WORKDIR, "--clearenv"]
     for key, value in sorted(env.items()):
         args += ["--setenv", key, value]

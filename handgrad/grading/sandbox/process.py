@@ -226,13 +226,10 @@ class Session:
         self._pool = uid_pool() if running_as_root() else None
         if self._pool is not None:
             self.uid = self._pool.acquire()
+        names = sorted(files)
+        self._files = wire.frame({"names": names}, [files[n] for n in names])
         fds: list[int] = []
         try:
-            named = {}
-            for name, data in files.items():
-                fd = _memfd("src", data)
-                fds.append(fd)
-                named[name] = fd
             prog = seccomp.program(seccomp.machine(), seccomp.SANDBOX_DENY)
             sfd = _memfd("seccomp", prog)
             fds.append(sfd)
@@ -242,8 +239,8 @@ class Session:
             def command(ctrl_fd: int) -> list[str]:
                 argv = [bwrap.interpreter(), "-I", "-B", "-S", "-c",
                         BOOT.format(lib=bwrap.LIB), str(ctrl_fd), "session"]
-                return bwrap.command(lib=lib, files=named, seccomp_fd=sfd, env=env,
-                                     tmp_bytes=tmp_bytes, argv=argv)
+                return bwrap.command(lib=lib, seccomp_fd=sfd, env=env, tmp_bytes=tmp_bytes,
+                                     argv=argv)
 
             self._stderr = tempfile.TemporaryFile()
             self.zygote = zygote_client.Zygote(bwrap.interpreter(), False, env,
@@ -256,6 +253,10 @@ class Session:
             for fd in fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+    def files_fd(self) -> int:
+        """A new descriptor holding the submission's files, for the next worker."""
+        return _memfd("files", self._files)
 
     def errors(self) -> str:
         """The end of what bubblewrap and the fork server printed (for grader errors)."""
@@ -326,8 +327,13 @@ def run_worker(request: bytes, files: dict[str, bytes], *, workspace: Workspace,
         fds["out_r"], fds["out_w"] = os.pipe()
         fds["in_r"], fds["in_w"] = os.pipe()
         if zygote is not None:
-            pid = zygote.spawn(workdir, uid, [fds["in_r"], fds["out_w"], fds["result_w"]],
-                               worker_env(workdir))
+            spawn_fds = [fds["in_r"], fds["out_w"], fds["result_w"]]
+            if session is not None:
+                fds["files"] = session.files_fd()
+                spawn_fds.append(fds["files"])
+            pid = zygote.spawn(workdir if session is None else Path(bwrap.WORKDIR), uid,
+                               spawn_fds, worker_env(workdir if session is None
+                                                     else Path(bwrap.WORKDIR)))
             if pid is None and session is not None:
                 run.spawn_error = ("the submission's sandbox did not start a worker: "
                                    + (session.errors() or "no message"))
@@ -349,8 +355,9 @@ def run_worker(request: bytes, files: dict[str, bytes], *, workspace: Workspace,
         assert pid is not None  # one of the two ways above started the worker
         with _live_lock:
             _live.add(pid)
-        for key in ("in_r", "out_w", "result_w"):
-            os.close(fds.pop(key))
+        for key in ("in_r", "out_w", "result_w", "files"):
+            if key in fds:
+                os.close(fds.pop(key))
 
         def close_stdin() -> None:
             fd = fds.pop("in_w", None)

@@ -54,7 +54,6 @@ import numpy  # noqa: F401 - loaded once here, shared by every forked worker
 from handgrad.grading.sandbox import uids, wire, worker, worker_setup
 
 SESSION_DIRS = ("/w", "/tmp", "/dev/shm")
-SESSION_SRC = "/src"
 
 
 def cpu_ns(pid: int) -> int | None:
@@ -166,14 +165,39 @@ def empty(folder: str) -> bool:
         return False
 
 
-def reset_session(uid: int | None) -> bool:
-    """Empty the sandbox's writable folders and copy the submission into ``/w``."""
+def read_files(fd: int) -> dict[str, bytes]:
+    """The submission's files from a descriptor holding one wire frame ``{"names": [...]}``
+    with one blob per file (what :class:`handgrad.grading.sandbox.process.Session` sends)."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    frames = wire.FrameReader(max_bytes=1 << 30).feed(b"".join(chunks))
+    if len(frames) != 1:
+        raise OSError("the submission's files must come as one frame")
+    header, blobs = frames[0]
+    names = header.get("names")
+    if not isinstance(names, list) or len(names) != len(blobs):
+        raise OSError("bad file frame")
+    out = {}
+    for name, data in zip(names, blobs):
+        if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
+            raise OSError(f"bad file name {name!r}")
+        out[name] = data
+    return out
+
+
+def reset_session(uid: int | None, files_fd: int | None) -> bool:
+    """Empty the sandbox's writable folders and write the submission into ``/w`` (owned by
+    ``uid``); whether the folders were empty."""
     clean = all(empty(d) for d in SESSION_DIRS)
-    for name in sorted(os.listdir(SESSION_SRC)):
+    files = read_files(files_fd) if files_fd is not None else {}
+    for name, data in sorted(files.items()):
         dst = os.path.join(SESSION_DIRS[0], name)
-        with open(os.path.join(SESSION_SRC, name), "rb") as fin, \
-                open(dst, "wb") as fout:
-            shutil.copyfileobj(fin, fout)
+        with open(dst, "wb") as fout:
+            fout.write(data)
         if uid is not None:
             os.chown(dst, uid, uid)
         os.chmod(dst, 0o600)
@@ -255,21 +279,25 @@ def serve(ctrl: socket.socket, session: bool = False) -> None:
                 except ValueError:
                     cmd = {}
                 op = cmd.get("op")
-                if op == "spawn" and len(fds) == 3:
+                if op == "spawn" and len(fds) in (3, 4):
                     uid = cmd.get("uid")
                     uid = int(uid) if uid is not None else None
+                    files_fd = fds.pop() if len(fds) == 4 else None
                     try:
                         if session:
                             if children:
                                 raise OSError("a session runs one worker at a time")
-                            reset_session(uid)
+                            reset_session(uid, files_fd)
                             cmd = dict(cmd, cwd=SESSION_DIRS[0])
                         relay_r, relay_w = os.pipe()
-                    except OSError as exc:
+                    except (OSError, wire.WireError) as exc:
                         for fd in fds:
                             os.close(fd)
                         send({"rid": cmd.get("rid"), "error": str(exc)})
                         continue
+                    finally:
+                        if files_fd is not None:
+                            os.close(files_fd)
                     try:
                         pid = os.fork()
                     except OSError as exc:
