@@ -182,7 +182,7 @@ def read_files(fd: int) -> dict[str, bytes]:
     if not isinstance(names, list) or len(names) != len(blobs):
         raise OSError("bad file frame")
     out = {}
-    for name, data in zip(names, blobs):
+    for name, data in zip(names, blobs, strict=True):
         if not isinstance(name, str) or "/" in name or name in ("", ".", ".."):
             raise OSError(f"bad file name {name!r}")
         out[name] = data
