@@ -146,3 +146,50 @@ def build_student(dest: str | Path, root: Path | None = None) -> Path:
                 continue
             _copy_stripped(Path(folder) / name, dest / rel / name, root)
     return _check(dest, root)
+
+
+STUDENT_PYPROJECT = """\
+# The solution-free handgrad of an assignment (written by `handgrad assign --package`):
+# `pip install .` here gives `handgrad check`, the notebook helpers and the data, without
+# any reference solution.
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "handgrad"
+version = "{version}"
+description = "handgrad for students: the library without its reference solutions"
+requires-python = ">=3.10"
+dependencies = [
+    "numpy>=1.24",
+    "matplotlib>=3.6",
+    "tqdm>=4.60",
+    "threadpoolctl>=3.1",
+    "tomli>=1.1; python_version < '3.11'",
+]
+
+[project.scripts]
+handgrad = "handgrad.cli:main"
+
+[tool.setuptools.packages.find]
+include = ["handgrad*"]
+
+[tool.setuptools.package-data]
+"handgrad" = ["**/*.gz", "**/*.txt", "**/*.md", "**/*.json", "**/*.toml"]
+"""
+
+
+def write_student_package(out: str | Path, root: Path | None = None) -> Path:
+    """Write an installable source tree of the student's build into ``out`` (must not exist
+    or be empty): ``out/pyproject.toml`` and ``out/handgrad/``; its path."""
+    from handgrad import __version__
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise SolutionFreeError(f"write_student_package: {out} is not empty")
+    out.mkdir(parents=True, exist_ok=True)
+    build_student(out / "handgrad", root)
+    (out / "pyproject.toml").write_text(STUDENT_PYPROJECT.format(version=__version__),
+                                        encoding="utf-8")
+    return out
