@@ -1,5 +1,10 @@
 """Run one worker process in a sandbox and collect its data, its output and how it ended.
 
+With bubblewrap (``handgrad grade``'s default), each submission gets a :class:`Session`: its
+own kernel sandbox (:mod:`handgrad.grading.sandbox.bwrap`) holding a fork server that starts
+the submission's workers one at a time and cleans up after each; see docs/grading-security.md.
+Without it (the weak sandbox), the walls are those below.
+
 Isolation, per worker process (one per checked function per submission, see the runner):
 
 - a new process in its own session and process group, with a scrubbed environment (minimal
@@ -26,8 +31,12 @@ Isolation, per worker process (one per checked function per submission, see the 
   worker's audit hook, which is not a kernel boundary: grade untrusted submissions as root
   (e.g. in a container), as Gradescope does;
 - the wall-clock limit is enforced here: when a deadline passes, the whole process group is
-  killed with SIGKILL (no cooperative interrupt). The first deadline allows for start-up and
-  the student's import; each complete result frame restarts the clock for the next draw.
+  killed with SIGKILL (no cooperative interrupt). The first deadline allows for start-up,
+  the student's import and the first draw; only the result of the next expected draw
+  restarts the clock, and the whole run is bounded by ``first + (draws - 1) * step``;
+- every worker adds a seccomp filter (:mod:`handgrad.grading.sandbox.seccomp`) before student
+  code runs; files its uid left in ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are removed after
+  it, and a uid whose files could not be removed is never used again.
 
 Student stdout and stderr go to one pipe, read here and capped (head and tail kept); results
 come back on a separate inherited pipe and are parsed by
