@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="replace DIR if it already holds files")
     parser.add_argument("--gradescope-zip", metavar="PATH", default=None,
                         help="also build the Gradescope autograder zip at PATH")
+    parser.add_argument("--package", metavar="DIR", default=None,
+                        help="also write the solution-free handgrad package students install "
+                             "(pip install DIR) to run handgrad check and the notebook")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +47,17 @@ def run(args: argparse.Namespace) -> int:
               f"({_plural(points)}){kept}")
     print(f"  handout.md, handout.ipynb, assignment.toml (public checks), README.md; "
           f"{_plural(assignment.points)} in all")
+    if args.package:
+        from handgrad.grading.authoring import solution_free
+
+        try:
+            solution_free.write_student_package(args.package)
+        except (OSError, solution_free.SolutionFreeError, markers.MarkerError) as exc:
+            print(f"handgrad assign: cannot write the student package: {exc}",
+                  file=sys.stderr)
+            return 1
+        print(f"Solution-free package written to {args.package} (students: pip install "
+              f"{args.package}; hand it out instead of handgrad itself)")
     if args.gradescope_zip:
         try:
             from handgrad.grading.judging.gradescope import build_autograder_zip

@@ -20,8 +20,13 @@ graded again; a changed one is. ``--force`` regrades everything. A result with a
 never replaces an earlier results.json. Exit status: 0 when every submission was graded, 1 when
 some check had a grader error, 2 when the grader could not run at all.
 
+Each submission is graded inside its own bubblewrap sandbox (see docs/grading-security.md);
+where bubblewrap is missing or cannot work, ``handgrad grade`` says so and stops unless
+``--allow-weak-sandbox`` is given. ``--seed-file`` keeps the secret seed off the command line.
+
 ``--gradescope`` grades Gradescope's ``/autograder/submission`` instead (see
-:mod:`handgrad.grading.judging.gradescope`).
+:mod:`handgrad.grading.judging.gradescope`; one submission per container, bubblewrap used when
+it works there).
 """
 
 from __future__ import annotations
@@ -43,7 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="address-space limit per worker process (default 1024)")
     parser.add_argument("--seed", type=int, default=None,
                         help="secret seed of the hidden checks (default: the manifest's, "
-                             "else random)")
+                             "else random); visible to other processes on this machine, "
+                             "so prefer --seed-file")
+    parser.add_argument("--seed-file", default=None, metavar="FILE",
+                        help="read the secret seed from FILE (kept out of every command line)")
+    parser.add_argument("--allow-weak-sandbox", action="store_true",
+                        help="grade even where bubblewrap is missing, with the weaker walls "
+                             "only (uid, limits, Python-level guards); see "
+                             "docs/grading-security.md")
     parser.add_argument("--force", action="store_true",
                         help="regrade submissions whose results are up to date")
     parser.add_argument("--gradescope", action="store_true",
@@ -52,10 +64,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the /autograder folder (or $HANDGRAD_AUTOGRADER_ROOT)")
 
 
+def read_seed(args: argparse.Namespace) -> tuple[int | None, str | None]:
+    """The secret seed from ``--seed`` or ``--seed-file`` (both: an error); ``(seed, error)``."""
+    if args.seed_file is None:
+        return args.seed, None
+    if args.seed is not None:
+        return None, "give --seed or --seed-file, not both"
+    try:
+        text = open(args.seed_file, encoding="utf-8").read().strip()
+        return int(text), None
+    except (OSError, ValueError) as exc:
+        return None, f"--seed-file {args.seed_file}: expected one integer ({exc})"
+
+
 def run(args: argparse.Namespace) -> int:
     from handgrad.grading.sandbox.process import Limits
 
     limits = Limits(timeout=args.timeout, memory_mb=args.memory)
+    seed, problem = read_seed(args)
+    if problem:
+        print(f"handgrad grade: {problem}", file=sys.stderr)
+        return 2
+    args.seed = seed
     if args.gradescope:
         from handgrad.grading.judging.gradescope import grade_gradescope
 
@@ -69,6 +99,13 @@ def run(args: argparse.Namespace) -> int:
         print("handgrad grade: --workers must be at least 1", file=sys.stderr)
         return 2
     from handgrad.grading.judging.batch import grade_batch
+    from handgrad.grading.judging.runner import strong_sandbox_problem
 
+    if args.seed_file is None and args.seed is not None and strong_sandbox_problem():
+        # without the sandbox's own PID namespace every worker can read our command line
+        print("handgrad grade: without the kernel sandbox a worker can read --seed from this "
+              "process's command line; give it with --seed-file", file=sys.stderr)
+        return 2
     return grade_batch(args.assignment, args.submissions, args.out, workers=args.workers,
-                       limits=limits, seed=args.seed, force=args.force)
+                       limits=limits, seed=args.seed, force=args.force,
+                       allow_weak_sandbox=args.allow_weak_sandbox)

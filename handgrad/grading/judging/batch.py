@@ -46,13 +46,22 @@ RESERVED = {"grades.csv", "manifest.json"}
 
 def grade_batch(assignment_path: str, submissions: str, out: str, *, workers: int = 2,
                 limits: Limits | None = None, seed: int | None = None, force: bool = False,
-                progress: bool = True) -> int:
+                progress: bool = True, allow_weak_sandbox: bool = False) -> int:
     """Grade every submission under ``submissions`` into ``out``; see the module docstring.
 
     ``limits`` is a :class:`~handgrad.grading.sandbox.process.Limits` (None: the defaults);
-    ``progress`` shows a progress bar on standard error.
+    ``progress`` shows a progress bar on standard error. Without bubblewrap (or where it
+    cannot work) nothing is graded unless ``allow_weak_sandbox``.
     """
     started = time.monotonic()
+    try:
+        sandbox = runner.choose_sandbox(allow_weak_sandbox)
+    except runner.SandboxError as exc:
+        print(f"handgrad grade: {exc}", file=sys.stderr)
+        return 2
+    if sandbox == "weak":
+        print("handgrad grade: warning: grading without the kernel sandbox "
+              "(--allow-weak-sandbox)", file=sys.stderr)
     try:
         assignment = spec.load(assignment_path)
     except spec.SpecError as exc:
@@ -67,7 +76,7 @@ def grade_batch(assignment_path: str, submissions: str, out: str, *, workers: in
         out_dir.mkdir(parents=True)
         out_dir.chmod(0o700)  # results (and the secret seed) are for the grader's user only
     for folder in (subs_dir, out_dir):
-        if _open_to_others(folder):
+        if sandbox == "weak" and _open_to_others(folder):
             print(f"handgrad grade: warning: {folder} can be read by other users; workers "
                   f"are kept out by their Python-level guards only, so make it private "
                   f"(chmod 700 it or a parent folder)", file=sys.stderr)
@@ -80,7 +89,7 @@ def grade_batch(assignment_path: str, submissions: str, out: str, *, workers: in
     seed_source = "--seed" if seed is not None else "random"
     try:
         grader = runner.Grader(assignment, which="all", secret_seed=seed, limits=limits,
-                               deny_read=[subs_dir, out_dir])
+                               deny_read=[subs_dir, out_dir], sandbox=sandbox)
     except spec.SpecError as exc:
         print(f"handgrad grade: {exc}", file=sys.stderr)
         return 2

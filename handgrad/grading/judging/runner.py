@@ -77,13 +77,14 @@ from typing import Any
 import numpy as np
 
 from handgrad.fast.twins import TWINS
+from handgrad.grading.authoring import solution_free
 from handgrad.grading.authoring.spec import Assignment, Check, student_files
 from handgrad.grading.judging import draws as draws_mod
 from handgrad.grading.judging.interpret import interpret
 from handgrad.grading.judging.scoring import CheckResult, SubmissionResult, combine
 from handgrad.grading.judging.submission import InvalidSubmission, Loaded, load
 from handgrad.grading.judging.verdict import STATUSES, DrawVerdict
-from handgrad.grading.sandbox import file_policy, process, uids, wire
+from handgrad.grading.sandbox import bwrap, file_policy, process, uids, wire
 from handgrad.grading.sandbox.process import Limits
 
 __all__ = ["run_checks", "Grader", "CheckResult", "SubmissionResult", "Limits", "STATUSES",
@@ -103,6 +104,32 @@ def reference_modules(assignment: Assignment) -> list[str]:
 
 class SandboxError(RuntimeError):
     """The sandbox itself does not work on this machine (see :meth:`Grader.self_test`)."""
+
+
+SANDBOXES = ("bwrap", "weak")
+
+
+def strong_sandbox_problem() -> str | None:
+    """Why the kernel sandbox (bubblewrap, Linux) cannot be used here, or None."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return "the kernel sandbox needs Linux"
+    return bwrap.usable()
+
+
+def choose_sandbox(allow_weak: bool) -> str:
+    """``"bwrap"`` when bubblewrap works here; else ``"weak"`` if ``allow_weak``, else
+    :class:`SandboxError` saying why (what ``handgrad grade`` does without
+    ``--allow-weak-sandbox``)."""
+    problem = strong_sandbox_problem()
+    if problem is None:
+        return "bwrap"
+    if allow_weak:
+        return "weak"
+    raise SandboxError(f"{problem}; untrusted submissions are graded in bubblewrap's kernel "
+                       f"sandbox. Install it, or pass --allow-weak-sandbox to grade with the "
+                       f"weaker walls only (uid, limits, Python-level guards)")
 
 
 def versions() -> dict[str, str]:
@@ -147,9 +174,15 @@ class Grader:
     def __init__(self, assignment: Assignment, *, which: str = "public",
                  secret_seed: int | None = None, limits: Limits | None = None,
                  deny_read: Sequence[str | Path] = (), registry: Any = None,
-                 python: str | None = None, only: Collection[str] | None = None) -> None:
+                 python: str | None = None, only: Collection[str] | None = None,
+                 sandbox: str | None = None) -> None:
         if which not in ("public", "all"):
             raise ValueError(f"which must be 'public' or 'all', got {which!r}")
+        if sandbox is None:
+            sandbox = "bwrap" if python is None and strong_sandbox_problem() is None else "weak"
+        if sandbox not in SANDBOXES:
+            raise ValueError(f"Grader: sandbox must be one of {SANDBOXES}, got {sandbox!r}")
+        self.sandbox = sandbox
         if only is not None:
             unknown = sorted(set(only) - {c.id for c in assignment.checks})
             if unknown:
@@ -165,10 +198,22 @@ class Grader:
         self._ws_lock = threading.Lock()
         self._versions = versions()
         self._workspace: process.Workspace | None = process.Workspace()
+        self._lib: Path | None = None
+        if sandbox == "bwrap":
+            # what workers import: handgrad without any reference solution
+            self._lib = solution_free.build_sandbox(self._workspace.path / "lib" / "handgrad")
         files = file_policy.policy(
             reference_modules(assignment),
             deny=[*deny_read, assignment.folder, self._workspace.path])
         self.protected = list(files.protected)
+        # the worker sees the solution-free copies of the reference modules at other paths;
+        # opening one is still an attempt to read the reference, and flagged
+        self._worker_protected = list(self.protected)
+        if sandbox == "bwrap":
+            package = file_policy.installed_package()
+            self._worker_protected = [
+                f"{bwrap.LIB}/handgrad/{Path(p).relative_to(package).as_posix()}"
+                for p in self.protected if Path(p).is_relative_to(package)]
         self.deny_read = list(files.deny)
         self.allow_read = list(files.allow)
         self.plans: list[_Plan] = []
@@ -212,10 +257,11 @@ class Grader:
                 "function": check.function, "forward": forward, "outputs": outputs,
                 "reference_modules": reference_modules(self.assignment),
                 "grader_modules": list(GRADER_MODULES),
-                "protected_files": self.protected,
+                "protected_files": self._worker_protected,
                 "deny_read": self.deny_read, "allow_read": self.allow_read,
                 "limits": self._limits_payload(timeout, len(usable)),
                 "parent_pid": os.getpid(),
+                "seccomp": "required" if self.sandbox == "bwrap" else "try",
                 "draws": node["items"],
             }
             request = wire.frame(header, blobs)
@@ -283,10 +329,17 @@ class Grader:
         """Run a trivial worker; raise :class:`SandboxError` if the sandbox cannot work here."""
         header: dict[str, Any] = {
             "type": "request", "kind": "canary", "module": "canary", "function": None,
-            "limits": self._limits_payload(30.0, 1), "parent_pid": os.getpid(), "draws": []}
-        run = process.run_worker(wire.frame(header), {}, workspace=self.workspace(),
-                                 limits=self.limits, first_deadline=60.0, step_timeout=30.0,
-                                 python=self.python)
+            "limits": self._limits_payload(30.0, 1), "parent_pid": os.getpid(),
+            "seccomp": "required" if self.sandbox == "bwrap" else "try", "draws": []}
+        session = self._session({})
+        try:
+            run = process.run_worker(wire.frame(header), {}, workspace=self.workspace(),
+                                     limits=self.limits, first_deadline=60.0,
+                                     step_timeout=30.0, python=self.python, draws=1,
+                                     session=session)
+        finally:
+            if session is not None:
+                session.close()
         ok = False
         for h, blobs in run.frames:
             if h.get("type") == "draw":
@@ -300,8 +353,14 @@ class Grader:
             detail = run.spawn_error or run.protocol_error or run.output.strip()[-600:] or \
                 f"exit code {run.returncode}"
             who = f" as uid {run.uid}" if run.uid is not None else ""
-            raise SandboxError(f"the grading sandbox does not work on this machine{who}: "
-                               f"{detail}")
+            raise SandboxError(f"the grading sandbox ({self.sandbox}) does not work on this "
+                               f"machine{who}: {detail}")
+
+    def _session(self, files: dict[str, bytes]) -> process.Session | None:
+        if self.sandbox != "bwrap":
+            return None
+        assert self._lib is not None
+        return process.Session(files, lib=self._lib, limits=self.limits)
 
     # --- grading
     def grade(self, submission: str | Path, *, name: str | None = None,
@@ -326,16 +385,30 @@ class Grader:
                     _call(progress, res, done, total)
             return self._finish(name, results, file_errors, message, "invalid submission",
                                 self.submission_fingerprint("invalid:" + str(exc)), started)
-        for plan in self.plans:
-            try:
-                parts = self._grade_check(plan, loaded, file_errors)
-            except Exception as exc:  # a bug here must cost only this check, visibly
-                parts = self._uniform(plan, "grader_error",
-                                      f"grader error: {type(exc).__name__}: {exc}")
-            for res in parts:
-                results.append(res)
-                done += 1
-                _call(progress, res, done, total)
+        session = None
+        try:
+            session = self._session(dict(loaded.files))
+        except Exception as exc:  # noqa: BLE001 - reported on every check, visibly
+            session_error: str | None = f"grader error: the sandbox did not start: {exc}"
+        else:
+            session_error = None
+        try:
+            for plan in self.plans:
+                try:
+                    if session_error:
+                        parts = self._uniform(plan, "grader_error", session_error)
+                    else:
+                        parts = self._grade_check(plan, loaded, file_errors, session)
+                except Exception as exc:  # a bug here must cost only this check, visibly
+                    parts = self._uniform(plan, "grader_error",
+                                          f"grader error: {type(exc).__name__}: {exc}")
+                for res in parts:
+                    results.append(res)
+                    done += 1
+                    _call(progress, res, done, total)
+        finally:
+            if session is not None:
+                session.close()
         return self._finish(name, results, file_errors, "", None,
                             self.submission_fingerprint(loaded.digest), started)
 
@@ -373,8 +446,8 @@ class Grader:
             v.notes.append("general")
         return self._aggregate(plan, verdicts, "")
 
-    def _grade_check(self, plan: _Plan, loaded: Loaded,
-                     file_errors: dict[str, str]) -> list[CheckResult]:
+    def _grade_check(self, plan: _Plan, loaded: Loaded, file_errors: dict[str, str],
+                     session: process.Session | None = None) -> list[CheckResult]:
         if plan.filename not in loaded.files:
             message = f"{plan.filename} not found in the submission"
             file_errors.setdefault(plan.filename, "not found")
@@ -390,7 +463,8 @@ class Grader:
                                **{n: b for n, b in loaded.files.items() if n != plan.filename}},
                 workspace=self.workspace(), limits=self.limits,
                 first_deadline=self.limits.startup_seconds + plan.timeout,
-                step_timeout=plan.timeout, python=self.python)
+                step_timeout=plan.timeout, python=self.python, draws=len(plan.usable),
+                session=session)
             output = run.output
             got = interpret(run, check=plan.check, filename=plan.filename,
                             draws=[plan.draws[i] for i in plan.usable], timeout=plan.timeout,

@@ -7,6 +7,8 @@
 - :mod:`~handgrad.grading.sandbox.worker`, with :mod:`~handgrad.grading.sandbox.worker_setup`
   and :mod:`~handgrad.grading.sandbox.guard`: what runs inside (limits, dropping root, the
   audit hook and import guard, the call of the student's function);
+- :mod:`~handgrad.grading.sandbox.bwrap`: the bubblewrap command line of one submission's
+  kernel sandbox; :mod:`~handgrad.grading.sandbox.seccomp`: the BPF deny-list of system calls;
 - :mod:`~handgrad.grading.sandbox.file_policy`: what a worker may read;
 - :mod:`~handgrad.grading.sandbox.uids`: the dedicated uids of workers;
 - :mod:`~handgrad.grading.sandbox.wire`: frames of JSON and ``.npy`` bytes, the only data that

@@ -1,5 +1,10 @@
 """Run one worker process in a sandbox and collect its data, its output and how it ended.
 
+With bubblewrap (``handgrad grade``'s default), each submission gets a :class:`Session`: its
+own kernel sandbox (:mod:`handgrad.grading.sandbox.bwrap`) holding a fork server that starts
+the submission's workers one at a time and cleans up after each; see docs/grading-security.md.
+Without it (the weak sandbox), the walls are those below.
+
 Isolation, per worker process (one per checked function per submission, see the runner):
 
 - a new process in its own session and process group, with a scrubbed environment (minimal
@@ -26,8 +31,12 @@ Isolation, per worker process (one per checked function per submission, see the 
   worker's audit hook, which is not a kernel boundary: grade untrusted submissions as root
   (e.g. in a container), as Gradescope does;
 - the wall-clock limit is enforced here: when a deadline passes, the whole process group is
-  killed with SIGKILL (no cooperative interrupt). The first deadline allows for start-up and
-  the student's import; each complete result frame restarts the clock for the next draw.
+  killed with SIGKILL (no cooperative interrupt). The first deadline allows for start-up,
+  the student's import and the first draw; only the result of the next expected draw
+  restarts the clock, and the whole run is bounded by ``first + (draws - 1) * step``;
+- every worker adds a seccomp filter (:mod:`handgrad.grading.sandbox.seccomp`) before student
+  code runs; files its uid left in ``/tmp``, ``/var/tmp`` and ``/dev/shm`` are removed after
+  it, and a uid whose files could not be removed is never used again.
 
 Student stdout and stderr go to one pipe, read here and capped (head and tail kept); results
 come back on a separate inherited pipe and are parsed by
@@ -54,8 +63,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from handgrad.grading.sandbox import wire, zygote_client
-from handgrad.grading.sandbox.uids import kill_uid, running_as_root, uid_pool
+from handgrad.grading.sandbox import bwrap, seccomp, wire, zygote_client
+from handgrad.grading.sandbox.uids import kill_uid, remove_files_of, running_as_root, uid_pool
+
+BOOT = ("import sys; sys.path.insert(0, {lib!r}); "
+        "from handgrad.grading.sandbox import zygote; sys.exit(zygote.main(sys.argv))")
 
 
 @dataclass(frozen=True)
@@ -201,36 +213,140 @@ class _Output:
         return "".join(ch for ch in text if ch in "\n\t" or ord(ch) >= 32)
 
 
+def _memfd(name: str, data: bytes) -> int:
+    fd = os.memfd_create(name, 0)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+class Session:
+    """One bubblewrap sandbox for one submission (see :mod:`handgrad.grading.sandbox.bwrap`):
+    a fork server inside it forks one worker per checked function, one at a time, each in a
+    freshly emptied ``/w`` holding a copy of the submission, as the sandbox's own uid (root
+    only). ``close`` ends the sandbox; its tmpfs (everything any worker wrote) goes with it.
+    A uid whose files could not be cleaned between two workers is never handed out again.
+    """
+
+    def __init__(self, files: dict[str, bytes], *, lib: Path, limits: Limits) -> None:
+        self.uid: int | None = None
+        self._pool = uid_pool() if running_as_root() else None
+        if self._pool is not None:
+            self.uid = self._pool.acquire()
+        names = sorted(files)
+        self._files = wire.frame({"names": names}, [files[n] for n in names])
+        fds: list[int] = []
+        try:
+            prog = seccomp.program(seccomp.machine(), seccomp.SANDBOX_DENY)
+            sfd = _memfd("seccomp", prog)
+            fds.append(sfd)
+            env = worker_env(Path(bwrap.WORKDIR))
+            tmp_bytes = max(int(limits.file_size_mb) << 20, 1 << 20) * 2
+
+            def command(ctrl_fd: int) -> list[str]:
+                argv = [bwrap.interpreter(), "-I", "-B", "-S", "-c",
+                        BOOT.format(lib=bwrap.LIB), str(ctrl_fd), "session"]
+                return bwrap.command(lib=lib, seccomp_fd=sfd, env=env, tmp_bytes=tmp_bytes,
+                                     argv=argv)
+
+            self._stderr = tempfile.TemporaryFile()
+            self.zygote = zygote_client.Zygote(bwrap.interpreter(), False, env,
+                                               command=command, pass_fds=fds,
+                                               stderr=self._stderr)
+        except BaseException:
+            self._release(dirty=False)
+            raise
+        finally:
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def files_fd(self) -> int:
+        """A new descriptor holding the submission's files, for the next worker."""
+        return _memfd("files", self._files)
+
+    def errors(self) -> str:
+        """The end of what bubblewrap and the fork server printed (for grader errors)."""
+        f = getattr(self, "_stderr", None)
+        if f is None:
+            return ""
+        try:
+            f.seek(0)
+            return f.read()[-600:].decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+
+    def _release(self, dirty: bool) -> None:
+        if self.uid is not None and self._pool is not None:
+            kill_uid(self.uid)
+            if dirty:
+                self._pool.retire(self.uid)
+            else:
+                self._pool.release(self.uid)
+            self.uid = None
+
+    def close(self) -> None:
+        """End the sandbox and hand its uid back (or retire it)."""
+        zygote = getattr(self, "zygote", None)
+        if zygote is not None:
+            zygote.close()
+            self._release(zygote.dirty)
+        f = getattr(self, "_stderr", None)
+        if f is not None:
+            f.close()
+
+
 def run_worker(request: bytes, files: dict[str, bytes], *, workspace: Workspace,
                limits: Limits, first_deadline: float, step_timeout: float,
-               python: str | None = None) -> WorkerRun:
+               python: str | None = None, draws: int | None = None,
+               session: Session | None = None) -> WorkerRun:
     """Start a worker on ``files`` with ``request`` on its stdin; return what happened.
 
-    ``first_deadline`` is the wall-clock budget until the first result frame,
-    ``step_timeout`` the budget between later frames. Never raises for anything the worker
-    does; ``spawn_error`` is set when the process could not be started or its end could
-    not be observed (a grader-side problem).
+    ``first_deadline`` is the wall-clock budget until the worker is ready (start-up and the
+    student's import) and its first draw, ``step_timeout`` the budget of each later draw: the
+    clock restarts only when the result of the next expected draw arrives, never on any other
+    frame, and ``draws`` (when given) bounds the whole run at ``first_deadline + draws *
+    step_timeout`` however the frames arrive. With a ``session`` the worker runs in that
+    submission's bubblewrap sandbox (``files`` are already in it). Never raises for anything
+    the worker does; ``spawn_error`` is set when the process could not be started or its end
+    could not be observed (a grader-side problem).
     """
     run = WorkerRun()
     python = python or sys.executable
     root = running_as_root()
-    pool = uid_pool() if root else None
-    uid = pool.acquire() if pool else None
+    pool = uid_pool() if root and session is None else None
+    uid = pool.acquire() if pool else (session.uid if session is not None else None)
     run.uid = uid
-    workdir = workspace.make(files, uid)
+    workdir = workspace.make(files if session is None else {}, uid)
     fds: dict[str, int] = {}
     started = time.monotonic()
     proc: subprocess.Popen | None = None
-    zygote = (zygote_client.get_zygote(python, uid is not None, worker_env(Path("/nonexistent")))
-              if zygote_client.use_zygote() else None)
+    if session is not None:
+        zygote: zygote_client.Zygote | None = session.zygote
+    else:
+        zygote = (zygote_client.get_zygote(python, uid is not None,
+                                           worker_env(Path("/nonexistent")))
+                  if zygote_client.use_zygote() else None)
+    total = None if draws is None else first_deadline + max(draws - 1, 0) * step_timeout + 1.0
     pid = None
     try:
         fds["result_r"], fds["result_w"] = os.pipe()
         fds["out_r"], fds["out_w"] = os.pipe()
         fds["in_r"], fds["in_w"] = os.pipe()
         if zygote is not None:
-            pid = zygote.spawn(workdir, uid, [fds["in_r"], fds["out_w"], fds["result_w"]],
-                               worker_env(workdir))
+            spawn_fds = [fds["in_r"], fds["out_w"], fds["result_w"]]
+            if session is not None:
+                fds["files"] = session.files_fd()
+                spawn_fds.append(fds["files"])
+            pid = zygote.spawn(workdir if session is None else Path(bwrap.WORKDIR), uid,
+                               spawn_fds, worker_env(workdir if session is None
+                                                     else Path(bwrap.WORKDIR)))
+            if pid is None and session is not None:
+                run.spawn_error = ("the submission's sandbox did not start a worker: "
+                                   + (session.errors() or "no message"))
+                return run
             if pid is None:  # the fork server is gone: start this worker the slow way
                 zygote = None
         if zygote is None:
@@ -248,8 +364,9 @@ def run_worker(request: bytes, files: dict[str, bytes], *, workspace: Workspace,
         assert pid is not None  # one of the two ways above started the worker
         with _live_lock:
             _live.add(pid)
-        for key in ("in_r", "out_w", "result_w"):
-            os.close(fds.pop(key))
+        for key in ("in_r", "out_w", "result_w", "files"):
+            if key in fds:
+                os.close(fds.pop(key))
 
         def close_stdin() -> None:
             fd = fds.pop("in_w", None)
@@ -258,7 +375,7 @@ def run_worker(request: bytes, files: dict[str, bytes], *, workspace: Workspace,
                     os.close(fd)
 
         _communicate(pid, fds["in_w"], close_stdin, request, fds["result_r"], fds["out_r"],
-                     run, limits, first_deadline, step_timeout)
+                     run, limits, first_deadline, step_timeout, total)
     finally:
         for fd in fds.values():
             with contextlib.suppress(OSError):
@@ -274,12 +391,16 @@ def run_worker(request: bytes, files: dict[str, bytes], *, workspace: Workspace,
             elif proc is not None:
                 _finish(proc, grace)
                 run.returncode = proc.returncode
-            if uid is not None:
+            if uid is not None and session is None:
                 kill_uid(uid)
             with _live_lock:
                 _live.discard(pid)
         if pool is not None and uid is not None:
-            pool.release(uid)
+            # a uid whose files outside the workspace could not all be removed is retired
+            if remove_files_of(uid):
+                pool.release(uid)
+            else:
+                pool.retire(uid)
         shutil.rmtree(workdir, ignore_errors=True)
         run.elapsed = time.monotonic() - started
     return run
@@ -287,7 +408,7 @@ def run_worker(request: bytes, files: dict[str, bytes], *, workspace: Workspace,
 
 def _communicate(pid: int, stdin_fd: int, close_stdin: Callable[[], None], request: bytes,
                  result_r: int, out_r: int, run: WorkerRun, limits: Limits,
-                 first_deadline: float, step_timeout: float) -> None:
+                 first_deadline: float, step_timeout: float, total: float | None) -> None:
     output = _Output(limits.output_bytes)
     reader = wire.FrameReader()
     sel = selectors.DefaultSelector()
@@ -300,16 +421,19 @@ def _communicate(pid: int, stdin_fd: int, close_stdin: Callable[[], None], reque
     sel.register(out_r, selectors.EVENT_READ, "out")
     open_reads = 2
     finished = False
-    deadline = time.monotonic() + first_deadline
+    begun = time.monotonic()
+    deadline = begun + first_deadline
+    hard_end = begun + total if total is not None else float("inf")
+    next_draw = 0
     try:
         while open_reads:
             now = time.monotonic()
-            if now >= deadline:
+            if now >= min(deadline, hard_end):
                 if not finished:
                     run.timed_out = True
                 _kill_group(pid)
                 break
-            for key, _ in sel.select(timeout=min(0.5, deadline - now)):
+            for key, _ in sel.select(timeout=min(0.5, min(deadline, hard_end) - now)):
                 if key.data == "in":
                     try:
                         n = os.write(stdin_fd, pending[:1 << 16])
@@ -343,7 +467,11 @@ def _communicate(pid: int, stdin_fd: int, close_stdin: Callable[[], None], reque
                         continue
                     if frames:
                         run.frames.extend(frames)
-                        deadline = time.monotonic() + step_timeout
+                        for h, _ in frames:
+                            # only the next expected draw restarts the clock
+                            if h.get("type") == "draw" and h.get("index") == next_draw:
+                                next_draw += 1
+                                deadline = time.monotonic() + step_timeout
                         if any(h.get("type") == "done" for h, _ in frames):
                             # all results are in: leave a moment for the last output only
                             finished = True

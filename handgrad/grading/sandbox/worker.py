@@ -9,7 +9,9 @@ then, in this order:
    files, processes; no core dumps); when started as root, becomes the unprivileged ``UID``
    for good (``setresuid``; the interpreter and NumPy are already loaded, so this works even
    when Python is installed where only root can read); asks the kernel to kill it if the
-   grader dies;
+   grader dies; adds the seccomp filter :data:`~handgrad.grading.sandbox.seccomp.WORKER_DENY`
+   (no socket, process, thread, ``execve``, ptrace, mknod, mount, ...; the kernel refuses
+   them whatever the student's code is, native or not);
 2. installs its guards: a meta-path finder and an audit hook that refuse the assignment's
    reference modules, ``handgrad.gradcheck`` and autodiff libraries (recorded as *flags*),
    refuse to read the reference sources or the grader's folders, to write outside the
@@ -24,8 +26,10 @@ then, in this order:
    ``lstm.step_forward``'s ``(next_h, next_c, cache)``, ``dout`` holds one gradient per
    output and backward is called as ``backward(*dout, cache)``); ``kind == "function"``:
    calls the function;
-5. sends one frame per draw on the inherited result descriptor ``FD`` (never stdout): the
-   returned value as data, the inputs after the call, what went wrong, the flags.
+5. sends one frame per draw on the inherited descriptor ``FD`` (never stdout): the
+   returned value as data, the inputs after the call, what went wrong, the flags. Forked by
+   the fork server, ``FD`` is a pipe to the server, which checks the order of the frames and
+   passes them on: the grader's result pipe is never in this process.
 
 Nothing here decides a score: the grader computes every expected value itself and accepts a
 draw only after comparing the data this worker sent. A student who tampers with this process
@@ -51,6 +55,7 @@ from handgrad.grading.sandbox.worker_setup import (
     apply_limits,
     die_with_parent,
     drop_privileges,
+    lock_down,
     preload_imports_of,
 )
 
@@ -209,6 +214,7 @@ def run(request: dict, blobs: list[bytes], channel: Channel, uid: int | None,
         preload_imports_of(path, guard.flag_modules + guard.grader_modules)
     drop_privileges(uid)
     die_with_parent(parent_pid or request.get("parent_pid"))
+    lock_down(request.get("seccomp") == "required")
     if kind == "canary":
         channel.send({"type": "ready", "flags": []})
         value, vblobs = wire.encode(np.arange(6.0).reshape(2, 3))

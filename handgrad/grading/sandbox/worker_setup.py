@@ -4,8 +4,9 @@
 turns a worker started as root into its dedicated uid for good (after
 :func:`preload_if_needed` / :func:`preload_imports_of` loaded the modules a submission needs
 when other users cannot read the standard library); :func:`die_with_parent` makes the kernel
-kill the worker when the grader dies. Used by :mod:`handgrad.grading.sandbox.worker` (and the fork
-server's ``preload_if_needed``); imports only the standard library.
+kill the worker when the grader dies; :func:`lock_down` adds its seccomp filter. Used by
+:mod:`handgrad.grading.sandbox.worker` (and the fork server's ``preload_if_needed``); imports
+only the standard library and :mod:`handgrad.grading.sandbox.seccomp`.
 """
 
 from __future__ import annotations
@@ -163,6 +164,21 @@ def drop_privileges(uid: int | None) -> None:
     except PermissionError:
         return
     _exit(4)  # regaining root must be impossible
+
+
+def lock_down(required: bool) -> None:
+    """Add the worker's seccomp filter to this process (Linux x86_64/aarch64). When it cannot
+    be installed: exit if ``required`` (the grader runs under bubblewrap and counts on it),
+    else go on with the other walls."""
+    from handgrad.grading.sandbox import seccomp
+
+    try:
+        if not sys.platform.startswith("linux"):
+            raise seccomp.SeccompError("not Linux")
+        seccomp.install(seccomp.program(seccomp.machine(), seccomp.WORKER_DENY))
+    except Exception:
+        if required:
+            _exit(5)
 
 
 def die_with_parent(parent_pid: int | None) -> None:

@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +29,19 @@ class Zygote:
     """Client of one fork server, started with ``python`` in the environment ``env``;
     ``drop``: its children drop root to the uid given with each spawn."""
 
-    def __init__(self, python: str, drop: bool, env: dict[str, str]) -> None:
+    def __init__(self, python: str, drop: bool, env: dict[str, str], *,
+                 command: Callable[[int], list[str]] | None = None,
+                 pass_fds: Sequence[int] = (), stderr: Any = subprocess.DEVNULL) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
+        self.dirty = False
+        argv = (command(theirs.fileno()) if command is not None else
+                [python, "-I", "-B", "-m", "handgrad.grading.sandbox.zygote",
+                 str(theirs.fileno()), "drop" if drop else "-"])
         try:
             self.proc = subprocess.Popen(
-                [python, "-I", "-B", "-m", "handgrad.grading.sandbox.zygote", str(theirs.fileno()),
-                 "drop" if drop else "-"],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd="/",
+                argv, pass_fds=(theirs.fileno(), *pass_fds), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=stderr, env=env, cwd="/",
                 start_new_session=True)
         finally:
             theirs.close()
@@ -112,6 +116,8 @@ class Zygote:
         reply = self._call({"op": "finish", "pid": pid, "grace": grace}, timeout=grace + 30)
         if not reply or "status" not in reply:
             return None
+        if reply.get("dirty"):
+            self.dirty = True  # a worker's files could not all be removed
         return int(reply["status"])
 
     def close(self) -> None:
